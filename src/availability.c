@@ -1,0 +1,1284 @@
+/*
+ * availability.c
+ *	  Owns stock availability with Odoo 17/18 semantics:
+ *	    retailflow.available_qty()            stock_quant._get_available_quantity
+ *	    retailflow.warehouse_available_qty()  the same from a warehouse's view location
+ *	    retailflow.product_quantities()       product.product._compute_quantities_dict,
+ *	                                          for a product x warehouse (or location) matrix
+ *	  and the per-backend caches they read: locations (parent_path, usage),
+ *	  warehouses, products (tracking, storable, UoM rounding) and which index
+ *	  of stock_quant / stock_move leads with product_id.
+ *
+ *	  Cache correctness: statement triggers on the cached Odoo tables queue a
+ *	  relcache invalidation (odoo_catalog.c), so a change committed by any
+ *	  session, or replayed on a standby, marks the matching part stale here.
+ *	  A part loaded in a transaction that received an invalidation may have
+ *	  been read with a snapshot older than that change, so it is trusted for
+ *	  that transaction only and reloaded by the next one.  Quants and moves are
+ *	  never cached: they are read with the caller's snapshot every time.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "retailflow.h"
+
+PG_FUNCTION_INFO_V1(rf_available_qty);
+PG_FUNCTION_INFO_V1(rf_warehouse_available_qty);
+PG_FUNCTION_INFO_V1(rf_product_quantities);
+
+/* ---------- cached Odoo master data ---------- */
+
+typedef struct RfLoc
+{
+	int32		id;
+	int32		company_id;
+	int32		warehouse_id;
+	char		usage;			/* 'i'nternal 'v'iew 's'upplier 'c'ustomer inventor'y' 'p'roduction 't'ransit */
+	bool		scrap;
+	int			pathlen;
+	char	   *path;			/* parent_path, e.g. "1/7/12/" */
+} RfLoc;
+
+typedef struct RfWh
+{
+	int32		id;
+	int32		view_location_id;
+	int32		company_id;
+	bool		active;
+} RfWh;
+
+typedef struct RfProd
+{
+	int32		id;
+	bool		active;
+	char		tracking;		/* 'n'one 'l'ot 's'erial */
+	char		kind;			/* 'S'torable 'c'onsumable 'v' service 'o'ther */
+	double		rounding;		/* uom_uom.rounding of the product's UoM */
+} RfProd;
+
+/* Maps Odoo ids to array positions: a dense array when ids are compact. */
+typedef struct IdMap
+{
+	int32		max_id;
+	int32	   *dense;			/* position + 1, 0 = absent */
+	HTAB	   *hash;
+} IdMap;
+
+typedef struct IdMapEntry
+{
+	int32		id;
+	int32		pos;
+} IdMapEntry;
+
+enum
+{
+	PART_LOC, PART_WH, PART_PROD, PART_RELS, NUM_PARTS
+};
+
+typedef struct AvCache
+{
+	MemoryContext part_cxt[NUM_PARTS];
+	bool		stale[NUM_PARTS];
+	bool		txonly[NUM_PARTS];
+	LocalTransactionId loaded_lxid[NUM_PARTS];
+	LocalTransactionId inval_lxid[NUM_PARTS];
+	Oid			rel[RF_NUM_TABLES];	/* relids the parts were loaded from */
+	int			version;
+
+	RfLoc	   *locs;
+	int			nlocs;
+	IdMap		locmap;
+	RfWh	   *whs;
+	int			nwhs;
+	IdMap		whmap;
+	RfProd	   *prods;
+	int			nprods;
+	IdMap		prodmap;
+
+	/* PART_RELS: column numbers and product_id-leading indexes */
+	Oid			quant_index;
+	Oid			move_index;
+	AttrNumber	q_product, q_location, q_lot, q_package, q_owner, q_quantity, q_reserved, q_max;
+	AttrNumber	m_product, m_state, m_location, m_dest, m_final, m_qty, m_max;
+} AvCache;
+
+static AvCache av;
+static bool av_initialized = false;
+
+/* Registers nothing at load time; caches are created on first use. */
+void
+AvailabilityInit(void)
+{
+}
+
+/* Relcache callback: marks the parts loaded from relid stale. */
+static void
+av_relcache_callback(Datum arg, Oid relid)
+{
+	LocalTransactionId lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+
+	for (int p = 0; p < NUM_PARTS; p++)
+	{
+		bool		hit = !OidIsValid(relid);
+
+		switch (p)
+		{
+			case PART_LOC:
+				hit |= relid == av.rel[RF_STOCK_LOCATION];
+				break;
+			case PART_WH:
+				hit |= relid == av.rel[RF_STOCK_WAREHOUSE];
+				break;
+			case PART_PROD:
+				hit |= relid == av.rel[RF_PRODUCT_PRODUCT] ||
+					relid == av.rel[RF_PRODUCT_TEMPLATE] || relid == av.rel[RF_UOM_UOM];
+				break;
+			case PART_RELS:
+				hit |= relid == av.rel[RF_STOCK_QUANT] || relid == av.rel[RF_STOCK_MOVE];
+				break;
+		}
+		if (hit)
+		{
+			av.stale[p] = true;
+			av.inval_lxid[p] = lxid;
+		}
+	}
+}
+
+/* ---------- id maps ---------- */
+
+/* Builds an id -> position map over n ids. */
+static void
+idmap_build(IdMap *m, MemoryContext cxt, int n, int32 (*idof) (int), int32 max_id)
+{
+	memset(m, 0, sizeof(*m));
+	m->max_id = max_id;
+	if (max_id >= 0 && max_id <= 4 * 1024 * 1024)
+	{
+		m->dense = MemoryContextAllocZero(cxt, sizeof(int32) * ((Size) max_id + 1));
+		for (int i = 0; i < n; i++)
+		{
+			int32		id = idof(i);
+
+			if (id >= 0)
+				m->dense[id] = i + 1;
+		}
+	}
+	else
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(IdMapEntry);
+		ctl.hcxt = cxt;
+		m->hash = hash_create("retailflow id map", Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (int i = 0; i < n; i++)
+		{
+			int32		id = idof(i);
+			IdMapEntry *e = hash_search(m->hash, &id, HASH_ENTER, NULL);
+
+			e->pos = i;
+		}
+	}
+}
+
+/* Returns the position of id, or -1. */
+static inline int
+idmap_get(const IdMap *m, int32 id)
+{
+	if (m->dense)
+		return (id >= 0 && id <= m->max_id) ? m->dense[id] - 1 : -1;
+	if (m->hash)
+	{
+		IdMapEntry *e = hash_search(m->hash, &id, HASH_FIND, NULL);
+
+		return e ? e->pos : -1;
+	}
+	return -1;
+}
+
+static int32
+loc_idof(int i)
+{
+	return av.locs[i].id;
+}
+
+static int32
+wh_idof(int i)
+{
+	return av.whs[i].id;
+}
+
+static int32
+prod_idof(int i)
+{
+	return av.prods[i].id;
+}
+
+/* ---------- loading ---------- */
+
+/* Runs a read-only query through SPI, erroring on failure. */
+static void
+spi_query(const char *sql)
+{
+	int			ret = SPI_execute(sql, true, 0);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: cache query failed (%d): %s", ret, sql);
+}
+
+/* Returns an int4 column of the current SPI row, or dflt when NULL. */
+static inline int32
+spi_int(int row, int col, int32 dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? dflt : DatumGetInt32(d);
+}
+
+/* Returns a bool column of the current SPI row, or dflt when NULL. */
+static inline bool
+spi_bool(int row, int col, bool dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? dflt : DatumGetBool(d);
+}
+
+/* Loads stock_location into the cache. */
+static void
+load_locations(MemoryContext cxt, const char *nsp)
+{
+	int32		max_id = -1;
+
+	spi_query(psprintf("SELECT id, parent_path, usage::text, company_id, warehouse_id, scrap_location "
+					   "FROM %s.stock_location", nsp));
+	av.nlocs = (int) SPI_processed;
+	av.locs = MemoryContextAllocZero(cxt, sizeof(RfLoc) * Max(av.nlocs, 1));
+	for (int i = 0; i < av.nlocs; i++)
+	{
+		RfLoc	   *l = &av.locs[i];
+		char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *usage = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+
+		l->id = spi_int(i, 1, -1);
+		l->path = MemoryContextStrdup(cxt, path ? path : "");
+		l->pathlen = strlen(l->path);
+		l->usage = !usage ? '?' :
+			strcmp(usage, "internal") == 0 ? 'i' :
+			strcmp(usage, "view") == 0 ? 'v' :
+			strcmp(usage, "supplier") == 0 ? 's' :
+			strcmp(usage, "customer") == 0 ? 'c' :
+			strcmp(usage, "inventory") == 0 ? 'y' :
+			strcmp(usage, "production") == 0 ? 'p' :
+			strcmp(usage, "transit") == 0 ? 't' : '?';
+		l->company_id = spi_int(i, 4, 0);
+		l->warehouse_id = spi_int(i, 5, 0);
+		l->scrap = spi_bool(i, 6, false);
+		max_id = Max(max_id, l->id);
+	}
+	idmap_build(&av.locmap, cxt, av.nlocs, loc_idof, max_id);
+}
+
+/* Loads stock_warehouse into the cache. */
+static void
+load_warehouses(MemoryContext cxt, const char *nsp)
+{
+	int32		max_id = -1;
+
+	spi_query(psprintf("SELECT id, view_location_id, company_id, active FROM %s.stock_warehouse ORDER BY id", nsp));
+	av.nwhs = (int) SPI_processed;
+	av.whs = MemoryContextAllocZero(cxt, sizeof(RfWh) * Max(av.nwhs, 1));
+	for (int i = 0; i < av.nwhs; i++)
+	{
+		av.whs[i].id = spi_int(i, 1, -1);
+		av.whs[i].view_location_id = spi_int(i, 2, 0);
+		av.whs[i].company_id = spi_int(i, 3, 0);
+		av.whs[i].active = spi_bool(i, 4, true);
+		max_id = Max(max_id, av.whs[i].id);
+	}
+	idmap_build(&av.whmap, cxt, av.nwhs, wh_idof, max_id);
+}
+
+/* Loads product_product x product_template x uom_uom into the cache. */
+static void
+load_products(MemoryContext cxt, const char *nsp, int version)
+{
+	int32		max_id = -1;
+
+	spi_query(psprintf("SELECT pp.id, pp.active, pt.tracking::text, pt.type::text, %s, u.rounding::float8 "
+					   "FROM %s.product_product pp "
+					   "JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+					   "LEFT JOIN %s.uom_uom u ON u.id = pt.uom_id ORDER BY pp.id",
+					   version >= 18 ? "coalesce(pt.is_storable, false)" : "pt.type = 'product'",
+					   nsp, nsp, nsp));
+	av.nprods = (int) SPI_processed;
+	av.prods = MemoryContextAllocZero(cxt, sizeof(RfProd) * Max(av.nprods, 1));
+	for (int i = 0; i < av.nprods; i++)
+	{
+		RfProd	   *p = &av.prods[i];
+		char	   *tracking = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		char	   *type = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+		bool		isnull;
+		Datum		r;
+
+		p->id = spi_int(i, 1, -1);
+		p->active = spi_bool(i, 2, true);
+		p->tracking = tracking && strcmp(tracking, "lot") == 0 ? 'l' :
+			tracking && strcmp(tracking, "serial") == 0 ? 's' : 'n';
+		if (spi_bool(i, 5, false))
+			p->kind = 'S';
+		else if (type && strcmp(type, "service") == 0)
+			p->kind = 'v';
+		else if (type && strcmp(type, "consu") == 0)
+			p->kind = 'c';
+		else
+			p->kind = 'o';
+		r = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 6, &isnull);
+		p->rounding = isnull ? 0.01 : DatumGetFloat8(r);
+		max_id = Max(max_id, p->id);
+	}
+	idmap_build(&av.prodmap, cxt, av.nprods, prod_idof, max_id);
+}
+
+/* Finds a valid, non-partial btree index whose first column is attnum (int4). */
+static Oid
+find_leading_index(Oid relid, AttrNumber attnum)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			best = InvalidOid;
+	int			best_natts = INT_MAX;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		Relation	irel = index_open(indexoid, AccessShareLock);
+		Form_pg_index idx = irel->rd_index;
+
+		if (idx->indisvalid && idx->indisready && idx->indislive &&
+			irel->rd_rel->relam == BTREE_AM_OID &&
+			idx->indnkeyatts >= 1 && idx->indkey.values[0] == attnum &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			irel->rd_opcintype[0] == INT4OID &&
+			idx->indnatts < best_natts)
+		{
+			best = indexoid;
+			best_natts = idx->indnatts;
+		}
+		index_close(irel, AccessShareLock);
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return best;
+}
+
+/* Loads column numbers and index choices for stock_quant and stock_move. */
+static void
+load_rels(void)
+{
+	av.q_product = RfAttnum(RF_STOCK_QUANT, "product_id", false);
+	av.q_location = RfAttnum(RF_STOCK_QUANT, "location_id", false);
+	av.q_lot = RfAttnum(RF_STOCK_QUANT, "lot_id", false);
+	av.q_package = RfAttnum(RF_STOCK_QUANT, "package_id", false);
+	av.q_owner = RfAttnum(RF_STOCK_QUANT, "owner_id", false);
+	av.q_quantity = RfAttnum(RF_STOCK_QUANT, "quantity", false);
+	av.q_reserved = RfAttnum(RF_STOCK_QUANT, "reserved_quantity", false);
+	av.q_max = Max(Max(Max(av.q_product, av.q_location), Max(av.q_lot, av.q_package)),
+				   Max(Max(av.q_owner, av.q_quantity), av.q_reserved));
+	av.quant_index = find_leading_index(av.rel[RF_STOCK_QUANT], av.q_product);
+
+	av.m_product = RfAttnum(RF_STOCK_MOVE, "product_id", false);
+	av.m_state = RfAttnum(RF_STOCK_MOVE, "state", false);
+	av.m_location = RfAttnum(RF_STOCK_MOVE, "location_id", false);
+	av.m_dest = RfAttnum(RF_STOCK_MOVE, "location_dest_id", false);
+	av.m_final = RfAttnum(RF_STOCK_MOVE, "location_final_id", true);
+	av.m_qty = RfAttnum(RF_STOCK_MOVE, "product_qty", false);
+	av.m_max = Max(Max(Max(av.m_product, av.m_state), Max(av.m_location, av.m_dest)),
+				   Max(av.m_final, av.m_qty));
+	av.move_index = find_leading_index(av.rel[RF_STOCK_MOVE], av.m_product);
+}
+
+/* Makes sure the parts in part_mask are loaded and valid for this snapshot. */
+static const RfOdoo *
+av_ensure(uint32 table_mask, uint32 part_mask)
+{
+	const RfOdoo *o;
+	const char *nsp;
+	volatile bool need_spi = false;
+	LocalTransactionId lxid = MyProc->lxid;
+
+	/* Pick up invalidations from commits that our snapshot may already see. */
+	AcceptInvalidationMessages();
+
+	table_mask |= RF_MASK(RF_STOCK_QUANT) | RF_MASK(RF_STOCK_LOCATION) |
+		RF_MASK(RF_PRODUCT_PRODUCT) | RF_MASK(RF_PRODUCT_TEMPLATE) | RF_MASK(RF_UOM_UOM);
+	o = RfOdooRequire(table_mask);
+
+	if (!av_initialized)
+	{
+		for (int p = 0; p < NUM_PARTS; p++)
+		{
+			av.part_cxt[p] = AllocSetContextCreate(CacheMemoryContext, "retailflow availability cache",
+												   ALLOCSET_DEFAULT_SIZES);
+			av.stale[p] = true;
+		}
+		CacheRegisterRelcacheCallback(av_relcache_callback, (Datum) 0);
+		av_initialized = true;
+	}
+	if (memcmp(av.rel, o->rel, sizeof(av.rel)) != 0 || av.version != o->version)
+	{
+		memcpy(av.rel, o->rel, sizeof(av.rel));
+		av.version = o->version;
+		for (int p = 0; p < NUM_PARTS; p++)
+			av.stale[p] = true;
+	}
+
+	for (int p = 0; p < NUM_PARTS; p++)
+	{
+		if (!(part_mask & (1 << p)))
+			continue;
+		if (av.stale[p] || (av.txonly[p] && av.loaded_lxid[p] != lxid))
+		{
+			av.stale[p] = true;
+			if (p != PART_RELS)
+				need_spi = true;
+		}
+	}
+
+	nsp = quote_identifier(get_namespace_name(o->nsp));
+	if (need_spi)
+		SPI_connect();
+	for (int p = 0; p < NUM_PARTS; p++)
+	{
+		if (!(part_mask & (1 << p)) || !av.stale[p])
+			continue;
+		/* Clear first: an invalidation arriving during the load sets it again. */
+		av.stale[p] = false;
+		MemoryContextReset(av.part_cxt[p]);
+		PG_TRY();
+		{
+			switch (p)
+			{
+				case PART_LOC:
+					load_locations(av.part_cxt[p], nsp);
+					break;
+				case PART_WH:
+					load_warehouses(av.part_cxt[p], nsp);
+					break;
+				case PART_PROD:
+					load_products(av.part_cxt[p], nsp, o->version);
+					break;
+				case PART_RELS:
+					load_rels();
+					break;
+			}
+		}
+		PG_CATCH();
+		{
+			av.stale[p] = true;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		av.loaded_lxid[p] = lxid;
+		av.txonly[p] = (av.inval_lxid[p] == lxid);
+	}
+	if (need_spi)
+		SPI_finish();
+	return o;
+}
+
+/* ---------- lookups with clear errors ---------- */
+
+/* Returns the cached product or raises an error for unknown/service products. */
+static const RfProd *
+lookup_product(int32 product_id)
+{
+	int			pos = idmap_get(&av.prodmap, product_id);
+	const RfProd *p;
+
+	if (pos < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("product %d does not exist", product_id),
+				 errdetail("There is no row with id %d in product_product.", product_id),
+				 errhint("Pass the id of a product.product record, not of a product.template.")));
+	p = &av.prods[pos];
+	if (p->kind == 'v')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("product %d is a service and has no stock", product_id),
+				 errdetail("Only storable and consumable products are stocked; services never have quants or stock moves."),
+				 errhint("Leave service products out of availability queries.")));
+	return p;
+}
+
+/* Returns the cached location or raises an error for an unknown id. */
+static const RfLoc *
+lookup_location(int32 location_id)
+{
+	int			pos = idmap_get(&av.locmap, location_id);
+
+	if (pos < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("location %d does not exist", location_id),
+				 errdetail("There is no row with id %d in stock_location.", location_id),
+				 errhint("Use a stock_location id, or warehouse_available_qty() for a warehouse id.")));
+	return &av.locs[pos];
+}
+
+/* Returns the cached warehouse or raises an error for an unknown id. */
+static const RfWh *
+lookup_warehouse(int32 warehouse_id)
+{
+	int			pos = idmap_get(&av.whmap, warehouse_id);
+
+	if (pos < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("warehouse %d does not exist", warehouse_id),
+				 errdetail("There is no row with id %d in stock_warehouse.", warehouse_id),
+				 errhint("List warehouses with SELECT id, code, name FROM stock_warehouse.")));
+	return &av.whs[pos];
+}
+
+/* Checks that an optional id exists in an Odoo table (lot, package, owner). */
+static void
+check_ref_exists(const RfOdoo *o, RfTable table, int32 id, const char *what, int32 product_id)
+{
+	char	   *sql;
+	bool		found;
+	int32		lot_product = 0;
+
+	if (!OidIsValid(o->rel[table]))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("odoo table \"%s\" was not found", RfTableNames[table]),
+				 errdetail("A %s id was given, but this database has no %s table.", what, RfTableNames[table])));
+	sql = psprintf("SELECT %s FROM %s.%s WHERE id = %d",
+				   table == RF_STOCK_LOT ? "product_id" : "1",
+				   quote_identifier(get_namespace_name(o->nsp)), RfTableNames[table], id);
+	SPI_connect();
+	spi_query(sql);
+	found = SPI_processed > 0;
+	if (found && table == RF_STOCK_LOT)
+		lot_product = spi_int(0, 1, 0);
+	SPI_finish();
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %d does not exist", what, id),
+				 errdetail("There is no row with id %d in %s.", id, RfTableNames[table])));
+	if (table == RF_STOCK_LOT && lot_product != product_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lot %d belongs to product %d, not to product %d", id, lot_product, product_id),
+				 errdetail("Odoo refuses quants whose lot is of another product.")));
+}
+
+/* True if location l lies in the subtree rooted at root (parent_path prefix). */
+static inline bool
+loc_in_subtree(const RfLoc *l, const RfLoc *root)
+{
+	return l->pathlen >= root->pathlen && root->pathlen > 0 &&
+		memcmp(l->path, root->path, root->pathlen) == 0;
+}
+
+/* ---------- available_qty ---------- */
+
+typedef struct LotBucket
+{
+	int32		lot_id;			/* 0 = untracked */
+	double		qty;
+} LotBucket;
+
+/* qsort comparator for LotBucket by lot id. */
+static int
+lotbucket_cmp(const void *a, const void *b)
+{
+	int32		x = ((const LotBucket *) a)->lot_id;
+	int32		y = ((const LotBucket *) b)->lot_id;
+
+	return (x > y) - (x < y);
+}
+
+/* Reads an int4 attribute of a slot, 0 when NULL. */
+static inline int32
+slot_int(TupleTableSlot *slot, AttrNumber att)
+{
+	return slot->tts_isnull[att - 1] ? 0 : DatumGetInt32(slot->tts_values[att - 1]);
+}
+
+/* Reads a numeric attribute of a slot as double, 0 when NULL. */
+static inline double
+slot_num(TupleTableSlot *slot, AttrNumber att)
+{
+	return slot->tts_isnull[att - 1] ? 0.0 : RfNumericToDouble(slot->tts_values[att - 1]);
+}
+
+/*
+ * Odoo's stock.quant._get_available_quantity for product at location:
+ * gathers quants (child locations unless strict), applies lot/package/owner
+ * filters, sums per lot for tracked products keeping positive buckets only
+ * unless allow_negative, and clamps at 0 unless allow_negative.
+ */
+static double
+available_qty_internal(const RfOdoo *o, int32 product_id, int32 location_id,
+					   int32 lot_id, int32 package_id, int32 owner_id,
+					   bool strict, bool allow_negative)
+{
+	const RfProd *prod = lookup_product(product_id);
+	const RfLoc *root = lookup_location(location_id);
+	Relation	rel;
+	Relation	irel = NULL;
+	TupleTableSlot *slot;
+	IndexScanDesc iscan = NULL;
+	TableScanDesc hscan = NULL;
+	ScanKeyData key;
+	Snapshot	snapshot = GetActiveSnapshot();
+	double		untracked = 0.0;
+	LotBucket  *buckets = NULL;
+	int			nbuckets = 0,
+				maxbuckets = 0;
+	bool		tracked = prod->tracking != 'n';
+
+	if (strict && root->usage == 'v')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("location %d is a view location", location_id),
+				 errdetail("Odoo never stores quants in view locations, so a strict lookup there is always empty."),
+				 errhint("Use strict => false to count the view's child locations.")));
+	if (lot_id)
+		check_ref_exists(o, RF_STOCK_LOT, lot_id, "lot", product_id);
+	if (package_id)
+		check_ref_exists(o, RF_STOCK_QUANT_PACKAGE, package_id, "package", product_id);
+	if (owner_id)
+		check_ref_exists(o, RF_RES_PARTNER, owner_id, "owner", product_id);
+
+	rel = table_open(o->rel[RF_STOCK_QUANT], AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	if (OidIsValid(av.quant_index))
+	{
+		irel = index_open(av.quant_index, AccessShareLock);
+		iscan = index_beginscan(rel, irel, snapshot, 1, 0);
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(product_id));
+		index_rescan(iscan, &key, 1, NULL, 0);
+	}
+	else
+		hscan = table_beginscan(rel, snapshot, 0, NULL);
+
+	for (;;)
+	{
+		int32		q_loc, q_lot, q_pkg, q_owner;
+		double		avail;
+
+		if (iscan ? !index_getnext_slot(iscan, ForwardScanDirection, slot)
+			: !table_scan_getnextslot(hscan, ForwardScanDirection, slot))
+			break;
+		slot_getsomeattrs(slot, av.q_max);
+		if (!iscan && slot_int(slot, av.q_product) != product_id)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		q_loc = slot_int(slot, av.q_location);
+		q_lot = slot_int(slot, av.q_lot);
+		q_pkg = slot_int(slot, av.q_package);
+		q_owner = slot_int(slot, av.q_owner);
+
+		/* _get_gather_domain */
+		if (strict)
+		{
+			if (q_loc != location_id)
+				continue;
+			if (lot_id ? (q_lot != lot_id && q_lot != 0) : q_lot != 0)
+				continue;
+			if (q_pkg != package_id || q_owner != owner_id)
+				continue;
+		}
+		else
+		{
+			int			pos = idmap_get(&av.locmap, q_loc);
+
+			if (pos < 0)
+			{
+				/* a location newer than our cache: reload once and retry the lookup */
+				av.stale[PART_LOC] = true;
+				continue;
+			}
+			if (!loc_in_subtree(&av.locs[pos], root))
+				continue;
+			if (lot_id && q_lot != lot_id && q_lot != 0)
+				continue;
+			if (package_id && q_pkg != package_id)
+				continue;
+			if (owner_id && q_owner != owner_id)
+				continue;
+		}
+
+		avail = slot_num(slot, av.q_quantity) - slot_num(slot, av.q_reserved);
+		if (!tracked || q_lot == 0)
+		{
+			if (tracked && strict && lot_id)
+				continue;		/* untracked quant skipped in strict lot lookups */
+			untracked += avail;
+			continue;
+		}
+		if (nbuckets == maxbuckets)
+		{
+			maxbuckets = maxbuckets ? maxbuckets * 2 : 16;
+			buckets = buckets ? repalloc(buckets, sizeof(LotBucket) * maxbuckets)
+				: palloc(sizeof(LotBucket) * maxbuckets);
+		}
+		buckets[nbuckets].lot_id = q_lot;
+		buckets[nbuckets].qty = avail;
+		nbuckets++;
+	}
+	if (iscan)
+	{
+		index_endscan(iscan);
+		index_close(irel, AccessShareLock);
+	}
+	else
+		table_endscan(hscan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+
+	if (!tracked)
+	{
+		if (allow_negative)
+			return untracked;
+		return RfFloatCompare(untracked, 0.0, prod->rounding) >= 0 ? untracked : 0.0;
+	}
+	else
+	{
+		double		total = 0.0;
+		double		positive = 0.0;
+
+		/* per-lot buckets, plus one for untracked quants */
+		if (nbuckets > 1)
+			qsort(buckets, nbuckets, sizeof(LotBucket), lotbucket_cmp);
+		for (int i = 0; i < nbuckets;)
+		{
+			double		sum = 0.0;
+			int			j = i;
+
+			while (j < nbuckets && buckets[j].lot_id == buckets[i].lot_id)
+				sum += buckets[j++].qty;
+			total += sum;
+			if (RfFloatCompare(sum, 0.0, prod->rounding) > 0)
+				positive += sum;
+			i = j;
+		}
+		total += untracked;
+		if (RfFloatCompare(untracked, 0.0, prod->rounding) > 0)
+			positive += untracked;
+		return allow_negative ? total : positive;
+	}
+}
+
+/* Returns an int4 argument that must not be NULL. */
+static int32
+required_int_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name),
+				 errdetail("retailflow cannot compute availability without a %s.", name)));
+	return PG_GETARG_INT32(argno);
+}
+
+/* Returns an optional id argument: 0 when NULL, error when not positive. */
+static int32
+optional_id_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	int32		v;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return 0;
+	v = PG_GETARG_INT32(argno);
+	if (v <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a positive id, not %d", name, v),
+				 errdetail("Odoo record ids start at 1; pass NULL for no %s filter.", name)));
+	return v;
+}
+
+/* SQL: retailflow.available_qty(product_id, location_id, lot_id, package_id, owner_id, strict, allow_negative) */
+Datum
+rf_available_qty(PG_FUNCTION_ARGS)
+{
+	int32		product_id = required_int_arg(fcinfo, 0, "product_id");
+	int32		location_id = required_int_arg(fcinfo, 1, "location_id");
+	int32		lot_id = optional_id_arg(fcinfo, 2, "lot_id");
+	int32		package_id = optional_id_arg(fcinfo, 3, "package_id");
+	int32		owner_id = optional_id_arg(fcinfo, 4, "owner_id");
+	bool		strict = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+	bool		allow_negative = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
+	const RfOdoo *o;
+	double		result;
+
+	o = av_ensure(0, (1 << PART_LOC) | (1 << PART_PROD) | (1 << PART_RELS));
+	result = available_qty_internal(o, product_id, location_id, lot_id, package_id, owner_id,
+									strict, allow_negative);
+	if (av.stale[PART_LOC])
+	{
+		/* a quant pointed at a location created after our cache: redo once */
+		o = av_ensure(0, (1 << PART_LOC));
+		result = available_qty_internal(o, product_id, location_id, lot_id, package_id, owner_id,
+										strict, allow_negative);
+	}
+	PG_RETURN_FLOAT8(result);
+}
+
+/* SQL: retailflow.warehouse_available_qty(product_id, warehouse_id, lot_id, package_id, owner_id, allow_negative) */
+Datum
+rf_warehouse_available_qty(PG_FUNCTION_ARGS)
+{
+	int32		product_id = required_int_arg(fcinfo, 0, "product_id");
+	int32		warehouse_id = required_int_arg(fcinfo, 1, "warehouse_id");
+	int32		lot_id = optional_id_arg(fcinfo, 2, "lot_id");
+	int32		package_id = optional_id_arg(fcinfo, 3, "package_id");
+	int32		owner_id = optional_id_arg(fcinfo, 4, "owner_id");
+	bool		allow_negative = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+	const RfOdoo *o;
+	int32		view_id;
+	double		result;
+
+	o = av_ensure(RF_MASK(RF_STOCK_WAREHOUSE),
+				  (1 << PART_LOC) | (1 << PART_WH) | (1 << PART_PROD) | (1 << PART_RELS));
+	view_id = lookup_warehouse(warehouse_id)->view_location_id;
+	result = available_qty_internal(o, product_id, view_id, lot_id, package_id, owner_id,
+									false, allow_negative);
+	if (av.stale[PART_LOC])
+	{
+		o = av_ensure(0, (1 << PART_LOC));
+		result = available_qty_internal(o, product_id, view_id, lot_id, package_id, owner_id,
+										false, allow_negative);
+	}
+	PG_RETURN_FLOAT8(result);
+}
+
+/* ---------- product_quantities ---------- */
+
+typedef struct RfCell
+{
+	uint64		key;			/* request index << 32 | target index */
+	char		status;
+	double		qty;
+	double		reserved;
+	double		incoming;
+	double		outgoing;
+} RfCell;
+
+#define SH_PREFIX rfcell
+#define SH_ELEMENT_TYPE RfCell
+#define SH_KEY_TYPE uint64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) (murmurhash32((uint32) (k)) ^ murmurhash32((uint32) ((k) >> 32) + 0x9e3779b9))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct MatrixCtx
+{
+	int			ntargets;
+	const RfLoc **targets;		/* subtree roots */
+	int32	   *target_wh;		/* warehouse id per target, 0 if none */
+	int		   *loc_first;		/* CSR: targets containing each cached location */
+	int		   *loc_targets;
+	int			nreq;
+	int32	   *req_ids;		/* product ids in output order */
+	int		   *req_of_prod;	/* cached product position -> request index, -1 */
+	rfcell_hash *cells;
+} MatrixCtx;
+
+/* Deconstructs a nullable int4[] argument; errors on NULL elements. */
+static int32 *
+int_array_arg(ArrayType *arr, int *n, const char *name)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int32	   *out;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name)));
+	deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(int32) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", name),
+					 errdetail("Element %d of %s is null.", i + 1, name),
+					 errhint("Remove the nulls, or pass NULL instead of the whole array to mean \"all\".")));
+		out[i] = DatumGetInt32(elems[i]);
+	}
+	return out;
+}
+
+/* Returns (creating) the accumulator cell for (request, target). */
+static inline RfCell *
+matrix_cell(MatrixCtx *m, int req, int target)
+{
+	bool		found;
+	RfCell	   *c = rfcell_insert(m->cells, ((uint64) req << 32) | (uint32) target, &found);
+
+	if (!found)
+		c->qty = c->reserved = c->incoming = c->outgoing = 0.0;
+	return c;
+}
+
+/* Adds one quant tuple to the matrix. */
+static inline void
+matrix_quant(MatrixCtx *m, TupleTableSlot *slot)
+{
+	int			ppos = idmap_get(&av.prodmap, slot_int(slot, av.q_product));
+	int			req, lpos;
+	double		qty, res;
+
+	if (ppos < 0 || (req = m->req_of_prod[ppos]) < 0)
+		return;
+	lpos = idmap_get(&av.locmap, slot_int(slot, av.q_location));
+	if (lpos < 0 || m->loc_first[lpos] == m->loc_first[lpos + 1])
+		return;
+	qty = slot_num(slot, av.q_quantity);
+	res = slot_num(slot, av.q_reserved);
+	for (int k = m->loc_first[lpos]; k < m->loc_first[lpos + 1]; k++)
+	{
+		RfCell	   *c = matrix_cell(m, req, m->loc_targets[k]);
+
+		c->qty += qty;
+		c->reserved += res;
+	}
+}
+
+/* True if the text Datum equals one of Odoo's open move states. */
+static inline bool
+move_state_open(Datum d)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+	const char *s;
+	int			len;
+
+	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+		v = pg_detoast_datum_packed(v);
+	s = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	switch (len)
+	{
+		case 7:
+			return memcmp(s, "waiting", 7) == 0;
+		case 9:
+			return memcmp(s, "confirmed", 9) == 0;
+		case 8:
+			return memcmp(s, "assigned", 8) == 0;
+		case 19:
+			return memcmp(s, "partially_available", 19) == 0;
+	}
+	return false;
+}
+
+/* True if cached location position lpos lies in target t. */
+static inline bool
+loc_in_target(MatrixCtx *m, int lpos, int t)
+{
+	if (lpos < 0)
+		return false;
+	for (int k = m->loc_first[lpos]; k < m->loc_first[lpos + 1]; k++)
+		if (m->loc_targets[k] == t)
+			return true;
+	return false;
+}
+
+/* Adds one stock_move tuple to the matrix (incoming/outgoing per target). */
+static inline void
+matrix_move(MatrixCtx *m, TupleTableSlot *slot)
+{
+	int			ppos = idmap_get(&av.prodmap, slot_int(slot, av.m_product));
+	int			req, src, dst;
+	int32		dest_id;
+	double		qty;
+
+	if (ppos < 0 || (req = m->req_of_prod[ppos]) < 0)
+		return;
+	if (slot->tts_isnull[av.m_state - 1] || !move_state_open(slot->tts_values[av.m_state - 1]))
+		return;
+	src = idmap_get(&av.locmap, slot_int(slot, av.m_location));
+	/* Odoo 18 judges a move in progress by its final destination when set */
+	dest_id = (av.m_final != InvalidAttrNumber && !slot->tts_isnull[av.m_final - 1])
+		? slot_int(slot, av.m_final) : slot_int(slot, av.m_dest);
+	dst = idmap_get(&av.locmap, dest_id);
+	qty = slot_num(slot, av.m_qty);
+	if (dst >= 0)
+		for (int k = m->loc_first[dst]; k < m->loc_first[dst + 1]; k++)
+		{
+			int			t = m->loc_targets[k];
+
+			if (!loc_in_target(m, src, t))
+				matrix_cell(m, req, t)->incoming += qty;
+		}
+	if (src >= 0)
+		for (int k = m->loc_first[src]; k < m->loc_first[src + 1]; k++)
+		{
+			int			t = m->loc_targets[k];
+
+			if (!loc_in_target(m, dst, t))
+				matrix_cell(m, req, t)->outgoing += qty;
+		}
+}
+
+/* Feeds every visible row of relid (or only those of the requested products) to fn. */
+static void
+matrix_scan(MatrixCtx *m, Oid relid, Oid indexoid, AttrNumber maxatt,
+			void (*fn) (MatrixCtx *, TupleTableSlot *), bool by_index)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = GetActiveSnapshot();
+	uint64		n = 0;
+
+	if (by_index && OidIsValid(indexoid))
+	{
+		Relation	irel = index_open(indexoid, AccessShareLock);
+		IndexScanDesc scan = index_beginscan(rel, irel, snapshot, 1, 0);
+		ScanKeyData key;
+
+		for (int r = 0; r < m->nreq; r++)
+		{
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(m->req_ids[r]));
+			index_rescan(scan, &key, 1, NULL, 0);
+			while (index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				slot_getsomeattrs(slot, maxatt);
+				fn(m, slot);
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		index_endscan(scan);
+		index_close(irel, AccessShareLock);
+	}
+	else
+	{
+		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			slot_getsomeattrs(slot, maxatt);
+			fn(m, slot);
+			if ((++n & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		table_endscan(scan);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+}
+
+/* Adds target root (with its warehouse id) to the matrix. */
+static void
+matrix_add_target(MatrixCtx *m, const RfLoc *root, int32 warehouse_id)
+{
+	m->targets[m->ntargets] = root;
+	m->target_wh[m->ntargets] = warehouse_id;
+	m->ntargets++;
+}
+
+/*
+ * SQL: retailflow.product_quantities(product_ids int[], warehouse_ids int[],
+ * location_ids int[], include_zero bool): Odoo's qty_available, reserved,
+ * free_qty, incoming_qty, outgoing_qty and virtual_available per product and
+ * warehouse (or location subtree).
+ */
+Datum
+rf_product_quantities(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		include_zero = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	MatrixCtx	m;
+	const RfOdoo *o;
+	int			nargs_list;
+	int32	   *list;
+	int			total;
+	MemoryContext work;
+	MemoryContext old;
+
+	if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("warehouse_ids and location_ids cannot both be given"),
+				 errdetail("Quantities are computed either per warehouse or per location subtree."),
+				 errhint("Pass NULL for one of them.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	o = av_ensure(RF_MASK(RF_STOCK_WAREHOUSE) | RF_MASK(RF_STOCK_MOVE),
+				  (1 << PART_LOC) | (1 << PART_WH) | (1 << PART_PROD) | (1 << PART_RELS));
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "retailflow product_quantities", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	memset(&m, 0, sizeof(m));
+
+	/* products */
+	m.req_of_prod = palloc(sizeof(int) * Max(av.nprods, 1));
+	for (int i = 0; i < av.nprods; i++)
+		m.req_of_prod[i] = -1;
+	if (PG_ARGISNULL(0))
+	{
+		m.req_ids = palloc(sizeof(int32) * Max(av.nprods, 1));
+		for (int i = 0; i < av.nprods; i++)
+			if (av.prods[i].kind == 'S' && av.prods[i].active)
+			{
+				m.req_of_prod[i] = m.nreq;
+				m.req_ids[m.nreq++] = av.prods[i].id;
+			}
+	}
+	else
+	{
+		list = int_array_arg(PG_GETARG_ARRAYTYPE_P(0), &nargs_list, "product_ids");
+		m.req_ids = palloc(sizeof(int32) * Max(nargs_list, 1));
+		for (int i = 0; i < nargs_list; i++)
+		{
+			int			ppos;
+
+			lookup_product(list[i]);
+			ppos = idmap_get(&av.prodmap, list[i]);
+			if (m.req_of_prod[ppos] >= 0)
+				continue;		/* duplicate */
+			m.req_of_prod[ppos] = m.nreq;
+			m.req_ids[m.nreq++] = list[i];
+		}
+	}
+
+	/* targets */
+	if (!PG_ARGISNULL(2))
+	{
+		list = int_array_arg(PG_GETARG_ARRAYTYPE_P(2), &nargs_list, "location_ids");
+		m.targets = palloc(sizeof(RfLoc *) * Max(nargs_list, 1));
+		m.target_wh = palloc(sizeof(int32) * Max(nargs_list, 1));
+		for (int i = 0; i < nargs_list; i++)
+		{
+			const RfLoc *l = lookup_location(list[i]);
+
+			matrix_add_target(&m, l, l->warehouse_id);
+		}
+	}
+	else
+	{
+		int			n = av.nwhs;
+
+		list = NULL;
+		if (!PG_ARGISNULL(1))
+			list = int_array_arg(PG_GETARG_ARRAYTYPE_P(1), &n, "warehouse_ids");
+		m.targets = palloc(sizeof(RfLoc *) * Max(n, 1));
+		m.target_wh = palloc(sizeof(int32) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+		{
+			const RfWh *w = list ? lookup_warehouse(list[i]) : &av.whs[i];
+
+			if (!list && !w->active)
+				continue;
+			if (idmap_get(&av.locmap, w->view_location_id) < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("warehouse %d has a view location %d that does not exist", w->id, w->view_location_id),
+						 errdetail("stock_warehouse.view_location_id must reference stock_location.")));
+			matrix_add_target(&m, lookup_location(w->view_location_id), w->id);
+		}
+	}
+
+	/* CSR map: cached location -> targets whose subtree contains it */
+	m.loc_first = palloc0(sizeof(int) * (av.nlocs + 1));
+	total = 0;
+	for (int l = 0; l < av.nlocs; l++)
+		for (int t = 0; t < m.ntargets; t++)
+			if (loc_in_subtree(&av.locs[l], m.targets[t]))
+				total++;
+	m.loc_targets = palloc(sizeof(int) * Max(total, 1));
+	total = 0;
+	for (int l = 0; l < av.nlocs; l++)
+	{
+		m.loc_first[l] = total;
+		for (int t = 0; t < m.ntargets; t++)
+			if (loc_in_subtree(&av.locs[l], m.targets[t]))
+				m.loc_targets[total++] = t;
+	}
+	m.loc_first[av.nlocs] = total;
+
+	m.cells = rfcell_create(work, 1024, NULL);
+	if (m.nreq > 0 && m.ntargets > 0)
+	{
+		bool		by_index = m.nreq <= 256;
+
+		matrix_scan(&m, o->rel[RF_STOCK_QUANT], av.quant_index, av.q_max, matrix_quant, by_index);
+		matrix_scan(&m, o->rel[RF_STOCK_MOVE], av.move_index, av.m_max, matrix_move, by_index);
+	}
+
+	MemoryContextSwitchTo(old);
+	for (int r = 0; r < m.nreq; r++)
+	{
+		const RfProd *p = &av.prods[idmap_get(&av.prodmap, m.req_ids[r])];
+		double		rnd = p->rounding;
+
+		for (int t = 0; t < m.ntargets; t++)
+		{
+			RfCell	   *c = rfcell_lookup(m.cells, ((uint64) r << 32) | (uint32) t);
+			Datum		values[9];
+			bool		nulls[9] = {false};
+			double		qty = c ? c->qty : 0.0;
+			double		res = c ? c->reserved : 0.0;
+			double		in = c ? RfFloatRound(c->incoming, rnd) : 0.0;
+			double		out = c ? RfFloatRound(c->outgoing, rnd) : 0.0;
+
+			if (!c && !include_zero)
+				continue;
+			values[0] = Int32GetDatum(m.req_ids[r]);
+			values[1] = Int32GetDatum(m.target_wh[t]);
+			nulls[1] = m.target_wh[t] == 0;
+			values[2] = Int32GetDatum(m.targets[t]->id);
+			values[3] = Float8GetDatum(RfFloatRound(qty, rnd));
+			values[4] = Float8GetDatum(RfFloatRound(res, rnd));
+			values[5] = Float8GetDatum(RfFloatRound(qty - res, rnd));
+			values[6] = Float8GetDatum(in);
+			values[7] = Float8GetDatum(out);
+			values[8] = Float8GetDatum(RfFloatRound(qty + in - out, rnd));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}

@@ -1,0 +1,79 @@
+/*
+ * retailflow.h
+ *	  Declarations shared by retailflow's C files: the per-concern init
+ *	  functions _PG_init delegates to, and the Odoo catalog API that every
+ *	  concern uses to find Odoo's tables and columns.
+ */
+#ifndef RETAILFLOW_H
+#define RETAILFLOW_H
+
+#include "postgres.h"
+#include "access/attnum.h"
+
+#define RF_EXTENSION_NAME "retailflow"
+#define RF_SCHEMA_NAME "retailflow"
+
+/* Odoo tables the extension knows about (index into RfOdoo.rel[]). */
+typedef enum RfTable
+{
+	RF_STOCK_QUANT = 0,
+	RF_STOCK_LOCATION,
+	RF_STOCK_WAREHOUSE,
+	RF_STOCK_MOVE,
+	RF_STOCK_MOVE_LINE,
+	RF_STOCK_LOT,
+	RF_PRODUCT_PRODUCT,
+	RF_PRODUCT_TEMPLATE,
+	RF_UOM_UOM,
+	RF_SALE_ORDER,
+	RF_SALE_ORDER_LINE,
+	RF_IR_MODULE_MODULE,
+	RF_STOCK_QUANT_PACKAGE,
+	RF_RES_PARTNER,
+	RF_STOCK_PICKING,
+	RF_STOCK_PICKING_TYPE,
+	RF_STOCK_WAREHOUSE_ORDERPOINT,
+	RF_PURCHASE_ORDER,
+	RF_PURCHASE_ORDER_LINE,
+	RF_ACCOUNT_MOVE,
+	RF_RES_USERS,
+	RF_RES_GROUPS,
+	RF_RES_GROUPS_USERS_REL,
+	RF_RES_COMPANY,
+	RF_PRODUCT_CATEGORY,
+	RF_RES_PARTNER_CATEGORY_REL,
+	RF_CRM_TEAM,
+	RF_PRODUCT_SUPPLIERINFO,
+	RF_NUM_TABLES
+} RfTable;
+
+/* What the catalog says about the Odoo database we run in. */
+typedef struct RfOdoo
+{
+	Oid			nsp;			/* namespace of Odoo's tables, or InvalidOid */
+	int			version;		/* 0 unknown/none, 16 (or older), 17, 18 */
+	Oid			rel[RF_NUM_TABLES]; /* InvalidOid when missing */
+	char		reason[256];	/* why version is what it is (for errors) */
+} RfOdoo;
+
+extern const char *const RfTableNames[RF_NUM_TABLES];
+
+/* odoo_catalog.c */
+extern void OdooCatalogInit(void);
+extern const RfOdoo *RfOdooGet(void);
+extern const RfOdoo *RfOdooRequire(uint32 table_mask);
+extern AttrNumber RfAttnum(RfTable table, const char *column, bool missing_ok);
+extern bool RfInRecovery(void);
+
+#define RF_MASK(t) (((uint32) 1) << (t))
+
+/* odoo_float.c */
+extern double RfNumericToDouble(Datum d);
+extern double RfFloatRound(double value, double rounding);
+extern bool RfFloatIsZero(double value, double rounding);
+extern int	RfFloatCompare(double a, double b, double rounding);
+
+/* availability.c */
+extern void AvailabilityInit(void);
+
+#endif							/* RETAILFLOW_H */

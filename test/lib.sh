@@ -1,0 +1,88 @@
+# test/lib.sh: shell functions shared by test/run, demo/run and bench/*:
+# install missing Debian packages, build, make a private relocated
+# PostgreSQL 15 install that contains retailflow, and start/stop throwaway
+# clusters on a unix socket.  Source it; it defines functions only.
+
+RF_PGVER=15
+RF_SYS_BIN=/usr/lib/postgresql/$RF_PGVER/bin
+RF_PKGS_BASE="make gcc libc6-dev pkg-config postgresql-$RF_PGVER postgresql-client-$RF_PGVER postgresql-server-dev-$RF_PGVER libcurl4-openssl-dev libjansson-dev libipc-run-perl perl python3"
+
+rf_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+rf_die() { rf_log "error: $*"; exit 1; }
+
+# rf_deps [extra packages...]: apt-get install whatever is missing (root only).
+rf_deps() {
+  local missing=() p
+  for p in $RF_PKGS_BASE "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    rf_die "missing packages: ${missing[*]} (run as root, or install them with apt-get)"
+  fi
+  rf_log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || rf_die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rf_die "apt-get install failed"
+  # Debian's postgresql package starts a system cluster; we never use it.
+}
+
+# rf_build ROOT: warning-free build (-Wall -Wextra -Werror come from the Makefile).
+rf_build() {
+  local root=$1
+  rf_log "building retailflow"
+  make -C "$root" -s -j"$(nproc)" PG_CONFIG="$RF_SYS_BIN/pg_config" >/dev/null || rf_die "build failed"
+}
+
+# rf_temp_install ROOT DEST: a relocated copy of PostgreSQL 15 (hard links
+# where possible) with retailflow installed into it; prints its bin dir.
+rf_temp_install() {
+  local root=$1 dest=$2 d
+  mkdir -p "$dest/usr/lib/postgresql" "$dest/usr/share/postgresql"
+  for d in /usr/lib/postgresql/$RF_PGVER /usr/share/postgresql/$RF_PGVER; do
+    cp -al "$d" "$(dirname "$dest$d")/" 2>/dev/null || cp -a "$d" "$(dirname "$dest$d")/"
+  done
+  # Never write through a hard link into the system install.
+  rm -f "$dest"/usr/lib/postgresql/$RF_PGVER/lib/retailflow* \
+        "$dest"/usr/lib/postgresql/$RF_PGVER/lib/bitcode/retailflow* \
+        "$dest"/usr/share/postgresql/$RF_PGVER/extension/retailflow*
+  rm -rf "$dest"/usr/lib/postgresql/$RF_PGVER/lib/bitcode/retailflow
+  make -C "$root" -s install DESTDIR="$dest" PG_CONFIG="$RF_SYS_BIN/pg_config" >/dev/null || rf_die "install into $dest failed"
+  chmod -R a+rX "$dest"
+  echo "$dest/usr/lib/postgresql/$RF_PGVER/bin"
+}
+
+# rf_as_pg CMD...: run a command as the postgres OS user when we are root.
+rf_as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- env PATH="$PATH" HOME="${RF_PG_HOME:-/tmp}" "$@"
+  else
+    "$@"
+  fi
+}
+
+# rf_cluster_start BINDIR DATADIR SOCKDIR [extra postgresql.conf lines...]
+rf_cluster_start() {
+  local bin=$1 data=$2 sock=$3; shift 3
+  mkdir -p "$data" "$sock"
+  [ "$(id -u)" = 0 ] && chown postgres "$data" "$sock" "$(dirname "$data")"
+  rf_as_pg "$bin/initdb" -D "$data" -A trust -U postgres --locale=C -E UTF8 >/dev/null || rf_die "initdb failed"
+  {
+    echo "listen_addresses = ''"
+    echo "unix_socket_directories = '$sock'"
+    echo "port = 5432"
+    echo "shared_preload_libraries = 'retailflow'"
+    echo "fsync = off"
+    echo "max_prepared_transactions = 10"
+    echo "log_min_messages = warning"
+    local l; for l in "$@"; do echo "$l"; done
+  } >> "$data/postgresql.conf"
+  rf_as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null \
+    || { tail -20 "$data/server.log" >&2; rf_die "cluster did not start"; }
+}
+
+# rf_cluster_stop BINDIR DATADIR
+rf_cluster_stop() {
+  [ -f "$2/postmaster.pid" ] && rf_as_pg "$1/pg_ctl" -D "$2" -m fast -w -t 60 stop >/dev/null 2>&1
+  return 0
+}

@@ -1,0 +1,42 @@
+# RfTest.pm: helpers shared by retailflow's TAP tests: a node with retailflow
+# preloaded, and an Odoo-shaped database loaded from test/fixtures/.
+package RfTest;
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Exporter 'import';
+
+our @EXPORT = qw(rf_node rf_odoo_db rf_src);
+
+# Directory holding sql/, test/ (test/run passes it as RF_SRC).
+sub rf_src { return $ENV{RF_SRC} // '.'; }
+
+# rf_node(name, %opts): a new node with retailflow in shared_preload_libraries.
+sub rf_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(allows_streaming => $opts{allows_streaming} // 0, extra => [ '--locale=C', '-E', 'UTF8' ]);
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'retailflow'\n" . ($opts{conf} // ''));
+	return $node;
+}
+
+# rf_odoo_db(node, db, scale args): Odoo 17 schema + generated network + extension.
+sub rf_odoo_db
+{
+	my ($node, $db, $gen) = @_;
+	my $src = rf_src();
+	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
+	for my $f ('odoo17_schema.sql', 'generate.sql', 'helpers.sql')
+	{
+		$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($db),
+				'-c', 'SET client_min_messages = warning', '-f', "$src/test/fixtures/$f" ], "load $f into $db");
+	}
+	$node->safe_psql($db, "SELECT rf_fixture_generate($gen)") if $gen;
+	$node->safe_psql($db, 'CREATE EXTENSION retailflow; ANALYZE;');
+	return;
+}
+
+1;
