@@ -475,6 +475,8 @@ av_ensure(uint32 table_mask, uint32 part_mask)
 		}
 	}
 
+	if (!need_spi && !av.stale[PART_RELS])
+		return o;				/* the common case: everything cached and valid */
 	nsp = quote_identifier(get_namespace_name(o->nsp));
 	if (need_spi)
 		SPI_connect();
