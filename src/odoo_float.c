@@ -97,7 +97,8 @@ RfFloatRound(double value, double rounding)
 	if (rounding <= 0.0 || value == 0.0)
 		return rounding <= 0.0 ? value : 0.0;
 	normalized = value / rounding;
-	epsilon = pow(2.0, log2(fabs(normalized)) - 52.0);
+	/* Odoo's 2 ** (log2(|x|) - 52), i.e. |x| * 2^-52, without pow/log2 */
+	epsilon = ldexp(fabs(normalized), -52);
 	normalized += copysign(epsilon, normalized);
 	/* Python's round() ties to even, as nearbyint() does by default */
 	return nearbyint(normalized) * rounding;
