@@ -21,6 +21,7 @@ _PG_init(void)
 {
 	OdooCatalogInit();
 	AvailabilityInit();
+	ConflictsInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

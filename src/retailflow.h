@@ -76,4 +76,7 @@ extern int	RfFloatCompare(double a, double b, double rounding);
 /* availability.c */
 extern void AvailabilityInit(void);
 
+/* conflicts.c */
+extern void ConflictsInit(void);
+
 #endif							/* RETAILFLOW_H */

@@ -1,0 +1,217 @@
+-- conflicts: every reservation conflict kind produced on hand-made Odoo 17
+-- data and detected by reservation_conflicts() (C) and its SQL twin; the
+-- statement triggers in log and block mode; repair_reservations(); bad input.
+CREATE DATABASE rf_t_conflicts TEMPLATE rf_odoo17;
+\c rf_t_conflicts
+SET extra_float_digits = 0;
+-- an Odoo-style move line (quantity in the product's UoM)
+CREATE FUNCTION ml(p_move integer, p_qty numeric, p_state text DEFAULT 'assigned', p_lot integer DEFAULT NULL,
+                   p_pkg integer DEFAULT NULL, p_owner integer DEFAULT NULL)
+RETURNS integer LANGUAGE sql AS $$
+    INSERT INTO stock_move_line (move_id, company_id, product_id, product_uom_id, location_id, location_dest_id,
+                                 lot_id, package_id, owner_id, state, quantity, quantity_product_uom, picked, date)
+    SELECT m.id, 1, m.product_id, 1, m.location_id, m.location_dest_id, p_lot, p_pkg, p_owner, p_state,
+           p_qty, p_qty, false, '2024-01-01' FROM stock_move m WHERE m.id = p_move
+    RETURNING id
+$$;
+-- a reserved delivery: move with quantity = reserved, one line
+CREATE FUNCTION deliver(p_product integer, p_src integer, p_dst integer, p_qty numeric, p_reserved numeric,
+                        p_lot integer DEFAULT NULL, p_pkg integer DEFAULT NULL)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE m integer;
+BEGIN
+    m := rft.move(p_product, p_src, p_dst, p_qty, CASE WHEN p_reserved >= p_qty THEN 'assigned' ELSE 'partially_available' END);
+    UPDATE stock_move SET quantity = p_reserved WHERE id = m;
+    PERFORM ml(m, p_reserved, (SELECT state FROM stock_move WHERE id = m), p_lot, p_pkg);
+    RETURN m;
+END $$;
+CREATE VIEW c AS
+    SELECT kind, severity, product_id AS prod, location_id AS loc, lot_id AS lot, package_id AS pkg,
+           owner_id AS own, warehouse_id AS wh, record_id AS rec, expected::float8 AS exp, actual::float8 AS act
+    FROM retailflow.reservation_conflicts() ORDER BY 1, 3, 4, 5, 6, 7, 9;
+CREATE VIEW c_diff AS
+    SELECT 'only C' AS side, * FROM (
+        SELECT kind, severity, product_id, location_id, lot_id, package_id, owner_id, warehouse_id, record_id,
+               round(expected, 6) AS e, round(actual, 6) AS a FROM retailflow.reservation_conflicts()
+        EXCEPT ALL
+        SELECT kind, severity, product_id, location_id, lot_id, package_id, owner_id, warehouse_id, record_id,
+               round(expected, 6), round(actual, 6) FROM retailflow.reservation_conflicts_sql()) a
+    UNION ALL
+    SELECT 'only SQL', * FROM (
+        SELECT kind, severity, product_id, location_id, lot_id, package_id, owner_id, warehouse_id, record_id,
+               round(expected, 6) AS e, round(actual, 6) AS a FROM retailflow.reservation_conflicts_sql()
+        EXCEPT ALL
+        SELECT kind, severity, product_id, location_id, lot_id, package_id, owner_id, warehouse_id, record_id,
+               round(expected, 6), round(actual, 6) FROM retailflow.reservation_conflicts()) b;
+
+SELECT rft.loc('Physical Locations', NULL, 'view') AS phys \gset
+SELECT rft.loc('Partners', NULL, 'view') AS partners \gset
+SELECT rft.loc('Vendors', :partners, 'supplier') AS vendors \gset
+SELECT rft.loc('Customers', :partners, 'customer') AS customers \gset
+SELECT rft.loc('Inventory adjustment', NULL, 'inventory') AS inv \gset
+SELECT rft.loc('Scrap', NULL, 'inventory', 1, true) AS scrap \gset
+SELECT rft.loc('Production', NULL, 'production') AS prodloc \gset
+SELECT rft.loc('Inter-company transit', NULL, 'transit', NULL) AS transit_nc \gset
+SELECT rft.loc('Inter-warehouse transit', NULL, 'transit', 1) AS transit_co \gset
+SELECT rft.warehouse('WH', :phys) AS wh \gset
+SELECT rft.stock_of(:wh) AS stock \gset
+SELECT rft.loc('Bin1', :stock) AS bin1 \gset
+
+-- clean data: reservations that match, receipts from Vendors reserving nothing,
+-- consumables, negative quants in Vendors / Inventory adjustment
+SELECT rft.product('P') AS p \gset
+SELECT rft.product('PL', 'lot') AS pl \gset
+SELECT rft.lot(:pl, 'L1') AS l1 \gset
+SELECT rft.product('PC', 'none', 'consu') AS pc \gset
+SELECT rft.quant(:p, :stock, 10, 3) IS NOT NULL, rft.quant(:p, :bin1, 5, 0) IS NOT NULL,
+       rft.quant(:pl, :stock, 4, 4, :l1) IS NOT NULL,
+       rft.quant(:p, :vendors, -15) IS NOT NULL, rft.quant(:p, :inv, -2) IS NOT NULL;
+SELECT deliver(:p, :stock, :customers, 3, 3) IS NOT NULL, deliver(:pl, :stock, :customers, 4, 4, :l1) IS NOT NULL;
+SELECT ml(rft.move(:p, :vendors, :stock, 7, 'assigned'), 7) IS NOT NULL;      -- receipt line: reserves nothing
+SELECT ml(rft.move(:pc, :stock, :customers, 2, 'assigned'), 2) IS NOT NULL;   -- consumable: no quant
+UPDATE stock_move SET quantity = 7 WHERE product_id = :p AND location_id = :vendors;
+UPDATE stock_move SET quantity = 2 WHERE product_id = :pc;
+SELECT * FROM c;
+SELECT count(*) AS "no diff" FROM c_diff;
+SELECT count(*) AS "nothing logged" FROM retailflow.exception_log;
+
+-- now break every invariant, with the triggers off
+SET retailflow.conflict_action = off;
+-- 1. quants reserve 3 but lines 5 (a second line added behind Odoo's back)
+SELECT rft.product('P1') AS p1 \gset
+SELECT rft.quant(:p1, :stock, 10, 3) AS q1 \gset
+SELECT deliver(:p1, :stock, :customers, 5, 5) IS NOT NULL;
+-- 2. reserved in bypass locations (17: transit without company too)
+SELECT rft.product('P2') AS p2 \gset
+SELECT rft.quant(:p2, :vendors, -5, 1) IS NOT NULL, rft.quant(:p2, :scrap, 2, 2) IS NOT NULL,
+       rft.quant(:p2, :transit_nc, 1, 1) IS NOT NULL, rft.quant(:p2, :customers, 3, 1) IS NOT NULL,
+       rft.quant(:p2, :transit_co, 1, 0) IS NOT NULL;
+-- 3. a line reserving stock from a key without any quant (lot L3 has no quant)
+SELECT rft.product('P3', 'lot') AS p3 \gset
+SELECT rft.lot(:p3, 'L3') AS l3 \gset
+SELECT deliver(:p3, :stock, :customers, 2, 2, :l3) IS NOT NULL;
+-- 4. over-reservation on a key (two quants: 1 on hand, 3 reserved) and a negative reservation
+SELECT rft.product('P4') AS p4 \gset
+SELECT rft.quant(:p4, :stock, 1, 2) AS q4a, rft.quant(:p4, :stock, 0, 1) AS q4b \gset
+SELECT deliver(:p4, :stock, :customers, 3, 3) IS NOT NULL;
+SELECT rft.product('P4N') AS p4n \gset
+SELECT rft.quant(:p4n, :stock, 5, -1) IS NOT NULL;
+-- 5. negative stock in an internal location (bin), not in Vendors
+SELECT rft.product('P5') AS p5 \gset
+SELECT rft.quant(:p5, :bin1, -2) IS NOT NULL, rft.quant(:p5, :vendors, -9) IS NOT NULL;
+-- 6. duplicate quants for one key (package and owner keys too)
+SELECT rft.product('P6') AS p6 \gset
+SELECT rft.package('PK6') AS pk6 \gset
+SELECT rft.partner('Owner6') AS o6 \gset
+SELECT rft.quant(:p6, :stock, 1, 0, NULL, :pk6, :o6) IS NOT NULL, rft.quant(:p6, :stock, 2, 0, NULL, :pk6, :o6) IS NOT NULL,
+       rft.quant(:p6, :stock, 2, 0, NULL, :pk6) IS NOT NULL;
+-- 7. serial numbers: S1 with 2 units, S2 in two internal quants
+SELECT rft.product('P7', 'serial') AS p7 \gset
+SELECT rft.lot(:p7, 'S1') AS s1, rft.lot(:p7, 'S2') AS s2 \gset
+SELECT rft.quant(:p7, :stock, 2, 0, :s1) IS NOT NULL, rft.quant(:p7, :stock, 1, 0, :s2) IS NOT NULL,
+       rft.quant(:p7, :bin1, 1, 0, :s2) IS NOT NULL;
+-- 8. oversell risk: 10 to deliver, 4 on hand, 3 incoming
+SELECT rft.product('P8') AS p8 \gset
+SELECT rft.quant(:p8, :stock, 4, 0) IS NOT NULL;
+SELECT rft.move(:p8, :stock, :customers, 10, 'confirmed') IS NOT NULL, rft.move(:p8, :vendors, :stock, 3, 'confirmed') IS NOT NULL;
+-- 9. a move whose quantity differs from its lines
+SELECT rft.product('P9') AS p9 \gset
+SELECT rft.quant(:p9, :stock, 5, 2) IS NOT NULL;
+SELECT deliver(:p9, :stock, :customers, 2, 2) AS m9 \gset
+UPDATE stock_move SET quantity = 1.5 WHERE id = :m9;
+RESET retailflow.conflict_action;
+
+SELECT * FROM c;
+SELECT count(*) AS "no diff" FROM c_diff;
+SELECT detail FROM retailflow.reservation_conflicts() WHERE product_id = :p1 ORDER BY kind;
+SELECT count(*) AS "still nothing logged" FROM retailflow.exception_log;
+
+-- triggers, log mode (the default): the write goes through, the conflict is logged and emitted
+SHOW retailflow.conflict_action;
+SELECT rft.product('PT') AS pt \gset
+SELECT rft.quant(:pt, :stock, 2, 0) AS qt \gset
+UPDATE stock_quant SET reserved_quantity = 3 WHERE id = :qt;
+UPDATE stock_quant SET quantity = -1, reserved_quantity = 0 WHERE id = :qt;
+INSERT INTO stock_quant (product_id, location_id, quantity, reserved_quantity, company_id, in_date)
+VALUES (:pt, :customers, 1, 1, 1, now());
+SELECT kind, severity, model, product_id = :pt AS pt, expected::float8, actual::float8, detail, source,
+       role = current_user AS role_ok, txid IS NOT NULL AS has_txid
+FROM retailflow.exception_log ORDER BY id;
+SELECT event_type, data->>'kind' AS kind FROM retailflow.outbox ORDER BY id;
+-- a move line reserving from an over-reserved key is checked too
+UPDATE stock_quant SET quantity = 1, reserved_quantity = 1 WHERE id = :qt;
+SELECT count(*) AS before FROM retailflow.exception_log \gset
+SELECT ml(rft.move(:pt, :stock, :customers, 1, 'assigned'), 1) IS NOT NULL;
+SELECT count(*) - :before AS "logged by the line (0: key fine)" FROM retailflow.exception_log;
+SET retailflow.conflict_action = off;
+UPDATE stock_quant SET reserved_quantity = 5 WHERE id = :qt;
+RESET retailflow.conflict_action;
+SELECT ml(rft.move(:pt, :stock, :customers, 1, 'assigned'), 1) IS NOT NULL;
+SELECT kind, model, detail FROM retailflow.exception_log WHERE id > :before ORDER BY id;
+UPDATE stock_quant SET quantity = 1, reserved_quantity = 1 WHERE id = :qt;
+
+-- block mode: the statement fails with SQLSTATE 23514 and names product, location and figures
+SET retailflow.conflict_action = block;
+SELECT regexp_replace(rft.err(format('UPDATE stock_quant SET reserved_quantity = 2 WHERE id = %s', :qt)),
+                      'product \d+|location \d+', 'X', 'g') AS err;
+SELECT regexp_replace(rft.err(format('UPDATE stock_quant SET quantity = -4, reserved_quantity = 0 WHERE id = %s', :qt)),
+                      'product \d+|location \d+', 'X', 'g') AS err;
+SELECT regexp_replace(rft.err(format('INSERT INTO stock_quant (product_id, location_id, quantity, reserved_quantity, company_id, in_date) VALUES (%s, %s, 1, 1, 1, now())', :pt, :scrap)),
+                      'product \d+|location \d+', 'X', 'g') AS err;
+SELECT quantity::float8, reserved_quantity::float8 FROM stock_quant WHERE id = :qt;
+-- fine writes pass, and leave a guard row
+UPDATE stock_quant SET quantity = 3, reserved_quantity = 2 WHERE id = :qt;
+SELECT product_id = :pt AS pt, location_id = :stock AS stock, bumps FROM retailflow.reservation_guard;
+-- bad GUC values
+SELECT rft.err('SET retailflow.conflict_action = maybe');
+SELECT rft.err('SET retailflow.conflict_action = ''''');
+RESET retailflow.conflict_action;
+-- per role
+CREATE ROLE rf_conflicts_blocker;
+ALTER ROLE rf_conflicts_blocker SET retailflow.conflict_action = block;
+SELECT setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'rf_conflicts_blocker';
+DROP ROLE rf_conflicts_blocker;
+
+-- repair: dry run lists, apply changes and logs, never touches done moves
+SELECT count(*) AS before FROM retailflow.exception_log \gset
+SELECT action, product_id, location_id, lot_id, package_id, owner_id, quant_id IS NOT NULL AS has_quant,
+       old_reserved::float8, new_reserved::float8, detail
+FROM retailflow.repair_reservations() ORDER BY 2, 3, 4, 7, 8;
+SELECT count(*) - :before AS "dry run logs nothing" FROM retailflow.exception_log;
+UPDATE stock_move_line SET state = 'done' WHERE product_id = :p9;
+SELECT count(*) AS rows_applied FROM retailflow.repair_reservations(dry_run => false);
+SELECT kind, source, count(*) FROM retailflow.exception_log WHERE id > :before GROUP BY 1, 2;
+SELECT count(*) AS events FROM retailflow.outbox WHERE event_type = 'stock.reservation_repaired';
+SELECT count(*) AS "nothing left to repair" FROM retailflow.repair_reservations();
+SELECT kind, count(*) FROM retailflow.reservation_conflicts() GROUP BY 1 ORDER BY 1;
+SELECT state, quantity::float8 FROM stock_move_line WHERE product_id = :p9;
+SELECT count(*) AS "no diff" FROM c_diff;
+
+-- bad input
+SELECT rft.err('SELECT * FROM retailflow.repair_reservations(NULL)');
+SELECT rft.err('SELECT retailflow.conflict_check_trigger()');
+\c rf_regression
+DROP DATABASE rf_t_conflicts;
+CREATE DATABASE rf_t_conflicts TEMPLATE rf_empty;
+\c rf_t_conflicts
+SELECT rft.err('SELECT * FROM retailflow.repair_reservations()');
+SELECT rft.err('SELECT * FROM retailflow.reservation_conflicts()');
+SELECT rft.err('SELECT * FROM retailflow.reservation_conflicts_sql()');
+
+-- generated network: C and SQL agree; no broken reservation
+\c rf_regression
+DROP DATABASE rf_t_conflicts;
+CREATE DATABASE rf_t_conflicts TEMPLATE rf_tiny;
+\c rf_t_conflicts
+SELECT kind, count(*) FROM retailflow.reservation_conflicts() GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS "no diff" FROM (
+    SELECT kind, product_id, location_id, lot_id, package_id, owner_id, warehouse_id, record_id,
+           round(expected, 6), round(actual, 6) FROM retailflow.reservation_conflicts()
+    EXCEPT
+    SELECT kind, product_id, location_id, lot_id, package_id, owner_id, warehouse_id, record_id,
+           round(expected, 6), round(actual, 6) FROM retailflow.reservation_conflicts_sql()) d;
+SELECT count(*) AS "same count" FROM retailflow.reservation_conflicts_sql()
+HAVING count(*) = (SELECT count(*) FROM retailflow.reservation_conflicts());
+SELECT count(*) AS "repair finds nothing" FROM retailflow.repair_reservations();
+\c rf_regression
+DROP DATABASE rf_t_conflicts;

@@ -1,0 +1,1342 @@
+/*
+ * conflicts.c
+ *	  Owns reservation conflict detection and oversell prevention:
+ *	    GUC retailflow.conflict_action        off | log | block
+ *	    retailflow.conflict_check_trigger()   statement triggers (transition
+ *	                                          tables) on stock_quant and
+ *	                                          stock_move_line: conflicts 2, 4, 5
+ *	                                          on the touched keys; in block mode
+ *	                                          bumps a guard row per (product,
+ *	                                          location) so concurrent
+ *	                                          REPEATABLE READ reservations
+ *	                                          conflict (40001)
+ *	    retailflow.reservation_conflicts()    the full scan of Odoo's stock
+ *	                                          invariants, read from the heap with
+ *	                                          hash aggregates
+ *	  and a small per-backend cache of locations, products and UoMs (relcache
+ *	  invalidation from the statement triggers of odoo_catalog.c marks it stale).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+
+#include "retailflow.h"
+
+PG_FUNCTION_INFO_V1(rf_conflict_check_trigger);
+PG_FUNCTION_INFO_V1(rf_reservation_conflicts);
+
+typedef enum
+{
+	CONFLICT_OFF,
+	CONFLICT_LOG,
+	CONFLICT_BLOCK
+} ConflictAction;
+
+static const struct config_enum_entry conflict_action_options[] = {
+	{"off", CONFLICT_OFF, false},
+	{"log", CONFLICT_LOG, false},
+	{"block", CONFLICT_BLOCK, false},
+	{NULL, 0, false}
+};
+
+static int	conflict_action = CONFLICT_LOG;
+
+/* ---------- cache: locations, products, UoMs by id ---------- */
+
+#define LOC_BYPASS		0x01
+#define LOC_INTERNAL	0x02
+#define LOC_KNOWN		0x04
+
+typedef struct CfLoc
+{
+	uint8		flags;
+	int32		warehouse_id;	/* stock_location.warehouse_id, 0 if none */
+	char	   *path;			/* parent_path */
+	char	   *usage;
+} CfLoc;
+
+#define PROD_KNOWN		0x01
+#define PROD_STORABLE	0x02
+#define PROD_SERIAL		0x04
+
+typedef struct CfProd
+{
+	uint8		flags;
+	double		rounding;
+} CfProd;
+
+typedef struct CfUom
+{
+	bool		known;
+	double		factor;
+	double		rounding;
+} CfUom;
+
+typedef struct CfCache
+{
+	MemoryContext cxt;
+	bool		stale;
+	Oid			rel[RF_NUM_TABLES];
+	int			version;
+	int32		max_loc, max_prod, max_uom;
+	CfLoc	   *locs;			/* indexed by id */
+	CfProd	   *prods;
+	CfUom	   *uoms;
+	/* stock_quant / stock_move_line / stock_move column numbers */
+	AttrNumber	q_id, q_product, q_location, q_lot, q_package, q_owner, q_quantity, q_reserved, q_max;
+	AttrNumber	l_id, l_move, l_product, l_location, l_lot, l_package, l_owner, l_state, l_qty, l_qty_uom, l_uom, l_max;
+	AttrNumber	m_id, m_product, m_state, m_location, m_dest, m_final, m_pqty, m_qty, m_uom, m_max;
+	Oid			quant_index;	/* btree leading with product_id */
+} CfCache;
+
+static CfCache cf;
+static bool cf_initialized = false;
+static SPIPlanPtr guard_plan = NULL;
+static SPIPlanPtr log_plan = NULL;
+
+/* Relcache callback: any change to a cached Odoo table marks the cache stale. */
+static void
+cf_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == cf.rel[RF_STOCK_LOCATION] || relid == cf.rel[RF_PRODUCT_PRODUCT] ||
+		relid == cf.rel[RF_PRODUCT_TEMPLATE] || relid == cf.rel[RF_UOM_UOM] ||
+		relid == cf.rel[RF_STOCK_QUANT])
+		cf.stale = true;
+}
+
+/* Registers the retailflow.conflict_action GUC. */
+void
+ConflictsInit(void)
+{
+	DefineCustomEnumVariable("retailflow.conflict_action",
+							 "What the reservation conflict triggers do: off, log or block.",
+							 "log records each conflict in retailflow.exception_log and lets the write through; "
+							 "block raises an error and serializes reservations per product and location.",
+							 &conflict_action,
+							 CONFLICT_LOG,
+							 conflict_action_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+}
+
+/* Returns an int4 column of an SPI row, or dflt when NULL. */
+static int32
+cf_spi_int(int row, int col, int32 dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? dflt : DatumGetInt32(d);
+}
+
+/* Returns a float8 column of an SPI row, or dflt when NULL. */
+static double
+cf_spi_float(int row, int col, double dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? dflt : DatumGetFloat8(d);
+}
+
+/* Runs a read-only SPI query, erroring on failure. */
+static void
+cf_query(const char *sql)
+{
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: conflict cache query failed: %s", sql);
+}
+
+/* Returns the max of an int4 column of every SPI row. */
+static int32
+cf_max_id(void)
+{
+	int32		m = 0;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+		m = Max(m, cf_spi_int(i, 1, 0));
+	return m;
+}
+
+/* Finds a valid btree index of relid whose first column is attnum. */
+static Oid
+cf_leading_index(Oid relid, AttrNumber attnum)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			best = InvalidOid;
+	int			best_natts = INT_MAX;
+
+	foreach(lc, indexes)
+	{
+		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index idx = irel->rd_index;
+
+		if (idx->indisvalid && idx->indisready && idx->indislive &&
+			irel->rd_rel->relam == BTREE_AM_OID && idx->indkey.values[0] == attnum &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			irel->rd_opcintype[0] == INT4OID && idx->indnatts < best_natts)
+		{
+			best = lfirst_oid(lc);
+			best_natts = idx->indnatts;
+		}
+		index_close(irel, AccessShareLock);
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return best;
+}
+
+/* Makes sure the cache matches the catalog and the data; returns the Odoo info. */
+static const RfOdoo *
+cf_ensure(void)
+{
+	const RfOdoo *o;
+	const char *nsp;
+	MemoryContext old;
+
+	AcceptInvalidationMessages();
+	o = RfOdooRequire(RF_MASK(RF_STOCK_QUANT) | RF_MASK(RF_STOCK_LOCATION) | RF_MASK(RF_STOCK_MOVE) |
+					  RF_MASK(RF_STOCK_MOVE_LINE) | RF_MASK(RF_PRODUCT_PRODUCT) |
+					  RF_MASK(RF_PRODUCT_TEMPLATE) | RF_MASK(RF_UOM_UOM));
+	if (!cf_initialized)
+	{
+		cf.cxt = AllocSetContextCreate(CacheMemoryContext, "retailflow conflicts cache", ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(cf_relcache_callback, (Datum) 0);
+		cf.stale = true;
+		cf_initialized = true;
+	}
+	if (memcmp(cf.rel, o->rel, sizeof(cf.rel)) != 0 || cf.version != o->version)
+		cf.stale = true;
+	if (!cf.stale)
+		return o;
+
+	memcpy(cf.rel, o->rel, sizeof(cf.rel));
+	cf.version = o->version;
+	cf.stale = false;
+	MemoryContextReset(cf.cxt);
+	nsp = quote_identifier(get_namespace_name(o->nsp));
+
+	PG_TRY();
+	{
+		SPI_connect();
+		cf_query(psprintf("SELECT l.id, l.warehouse_id, (l.usage IN ('supplier', 'customer', 'inventory', 'production') "
+						  "OR coalesce(l.scrap_location, false)%s), l.usage = 'internal', l.parent_path, l.usage::text "
+						  "FROM %s.stock_location l",
+						  o->version == 17 ? " OR (l.usage = 'transit' AND l.company_id IS NULL)" : "", nsp));
+		cf.max_loc = cf_max_id();
+		cf.locs = MemoryContextAllocZero(cf.cxt, sizeof(CfLoc) * ((Size) cf.max_loc + 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			int32		id = cf_spi_int(i, 1, -1);
+			bool		isnull;
+			char	   *s;
+
+			if (id < 0)
+				continue;
+			cf.locs[id].flags = LOC_KNOWN;
+			cf.locs[id].warehouse_id = cf_spi_int(i, 2, 0);
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull)) && !isnull)
+				cf.locs[id].flags |= LOC_BYPASS;
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull)) && !isnull)
+				cf.locs[id].flags |= LOC_INTERNAL;
+			s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5);
+			cf.locs[id].path = MemoryContextStrdup(cf.cxt, s ? s : "");
+			s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 6);
+			cf.locs[id].usage = MemoryContextStrdup(cf.cxt, s ? s : "?");
+		}
+
+		cf_query(psprintf("SELECT pp.id, %s, pt.tracking = 'serial', coalesce(u.rounding, 0.01)::float8 "
+						  "FROM %s.product_product pp JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+						  "LEFT JOIN %s.uom_uom u ON u.id = pt.uom_id",
+						  o->version >= 18 ? "coalesce(pt.is_storable, false)" : "pt.type = 'product'",
+						  nsp, nsp, nsp));
+		cf.max_prod = cf_max_id();
+		cf.prods = MemoryContextAllocZero(cf.cxt, sizeof(CfProd) * ((Size) cf.max_prod + 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			int32		id = cf_spi_int(i, 1, -1);
+			bool		isnull;
+
+			if (id < 0)
+				continue;
+			cf.prods[id].flags = PROD_KNOWN;
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)) && !isnull)
+				cf.prods[id].flags |= PROD_STORABLE;
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull)) && !isnull)
+				cf.prods[id].flags |= PROD_SERIAL;
+			cf.prods[id].rounding = cf_spi_float(i, 4, 0.01);
+		}
+
+		cf_query(psprintf("SELECT id, factor::float8, rounding::float8 FROM %s.uom_uom", nsp));
+		cf.max_uom = cf_max_id();
+		cf.uoms = MemoryContextAllocZero(cf.cxt, sizeof(CfUom) * ((Size) cf.max_uom + 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			int32		id = cf_spi_int(i, 1, -1);
+
+			if (id < 0)
+				continue;
+			cf.uoms[id].known = true;
+			cf.uoms[id].factor = cf_spi_float(i, 2, 1.0);
+			cf.uoms[id].rounding = cf_spi_float(i, 3, 0.01);
+		}
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		cf.stale = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	old = MemoryContextSwitchTo(cf.cxt);
+	cf.q_id = RfAttnum(RF_STOCK_QUANT, "id", false);
+	cf.q_product = RfAttnum(RF_STOCK_QUANT, "product_id", false);
+	cf.q_location = RfAttnum(RF_STOCK_QUANT, "location_id", false);
+	cf.q_lot = RfAttnum(RF_STOCK_QUANT, "lot_id", false);
+	cf.q_package = RfAttnum(RF_STOCK_QUANT, "package_id", false);
+	cf.q_owner = RfAttnum(RF_STOCK_QUANT, "owner_id", false);
+	cf.q_quantity = RfAttnum(RF_STOCK_QUANT, "quantity", false);
+	cf.q_reserved = RfAttnum(RF_STOCK_QUANT, "reserved_quantity", false);
+	cf.q_max = Max(Max(Max(cf.q_id, cf.q_product), Max(cf.q_location, cf.q_lot)),
+				   Max(Max(cf.q_package, cf.q_owner), Max(cf.q_quantity, cf.q_reserved)));
+	cf.l_id = RfAttnum(RF_STOCK_MOVE_LINE, "id", false);
+	cf.l_move = RfAttnum(RF_STOCK_MOVE_LINE, "move_id", false);
+	cf.l_product = RfAttnum(RF_STOCK_MOVE_LINE, "product_id", false);
+	cf.l_location = RfAttnum(RF_STOCK_MOVE_LINE, "location_id", false);
+	cf.l_lot = RfAttnum(RF_STOCK_MOVE_LINE, "lot_id", false);
+	cf.l_package = RfAttnum(RF_STOCK_MOVE_LINE, "package_id", false);
+	cf.l_owner = RfAttnum(RF_STOCK_MOVE_LINE, "owner_id", false);
+	cf.l_state = RfAttnum(RF_STOCK_MOVE_LINE, "state", false);
+	cf.l_qty = RfAttnum(RF_STOCK_MOVE_LINE, "quantity", false);
+	cf.l_qty_uom = RfAttnum(RF_STOCK_MOVE_LINE, "quantity_product_uom", false);
+	cf.l_uom = RfAttnum(RF_STOCK_MOVE_LINE, "product_uom_id", false);
+	cf.l_max = 0;
+	for (AttrNumber *a = &cf.l_id; a <= &cf.l_uom; a++)
+		cf.l_max = Max(cf.l_max, *a);
+	cf.m_id = RfAttnum(RF_STOCK_MOVE, "id", false);
+	cf.m_product = RfAttnum(RF_STOCK_MOVE, "product_id", false);
+	cf.m_state = RfAttnum(RF_STOCK_MOVE, "state", false);
+	cf.m_location = RfAttnum(RF_STOCK_MOVE, "location_id", false);
+	cf.m_dest = RfAttnum(RF_STOCK_MOVE, "location_dest_id", false);
+	cf.m_final = RfAttnum(RF_STOCK_MOVE, "location_final_id", true);
+	cf.m_pqty = RfAttnum(RF_STOCK_MOVE, "product_qty", false);
+	cf.m_qty = RfAttnum(RF_STOCK_MOVE, "quantity", false);
+	cf.m_uom = RfAttnum(RF_STOCK_MOVE, "product_uom", false);
+	cf.m_max = 0;
+	for (AttrNumber *a = &cf.m_id; a <= &cf.m_uom; a++)
+		cf.m_max = Max(cf.m_max, *a);
+	MemoryContextSwitchTo(old);
+	cf.quant_index = cf_leading_index(o->rel[RF_STOCK_QUANT], cf.q_product);
+	return o;
+}
+
+/* Cached location flags of id (0 when unknown). */
+static inline const CfLoc *
+cf_loc(int32 id)
+{
+	static const CfLoc none = {0, 0, "", "?"};
+
+	return (id >= 0 && id <= cf.max_loc) ? &cf.locs[id] : &none;
+}
+
+/* Cached product of id (flags 0 when unknown). */
+static inline const CfProd *
+cf_prod(int32 id)
+{
+	static const CfProd none = {0, 0.01};
+
+	return (id >= 0 && id <= cf.max_prod) ? &cf.prods[id] : &none;
+}
+
+/* Odoo float_compare(a, b, rounding). */
+static inline int
+cf_cmp(double a, double b, double r)
+{
+	return RfFloatCompare(a, b, r > 0 ? r : 0.01);
+}
+
+/* Reads an int4 attribute of a slot, 0 when NULL. */
+static inline int32
+cf_int(TupleTableSlot *slot, AttrNumber att)
+{
+	return slot->tts_isnull[att - 1] ? 0 : DatumGetInt32(slot->tts_values[att - 1]);
+}
+
+/* Reads a numeric attribute of a slot as double, 0 when NULL. */
+static inline double
+cf_num(TupleTableSlot *slot, AttrNumber att)
+{
+	return slot->tts_isnull[att - 1] ? 0.0 : RfNumericToDouble(slot->tts_values[att - 1]);
+}
+
+/* True when the varchar/text Datum (state) means an open move: not done/cancel. */
+static inline bool
+cf_state_open(TupleTableSlot *slot, AttrNumber att)
+{
+	struct varlena *v;
+	const char *s;
+	int			len;
+
+	if (slot->tts_isnull[att - 1])
+		return true;
+	v = (struct varlena *) DatumGetPointer(slot->tts_values[att - 1]);
+	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+		v = pg_detoast_datum_packed(v);
+	s = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	return !((len == 4 && memcmp(s, "done", 4) == 0) || (len == 6 && memcmp(s, "cancel", 6) == 0));
+}
+
+/* True when the state is one of Odoo's "to do" move states (product quantities). */
+static inline bool
+cf_state_todo(TupleTableSlot *slot, AttrNumber att)
+{
+	struct varlena *v;
+	const char *s;
+	int			len;
+
+	if (slot->tts_isnull[att - 1])
+		return false;
+	v = (struct varlena *) DatumGetPointer(slot->tts_values[att - 1]);
+	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+		v = pg_detoast_datum_packed(v);
+	s = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	return (len == 7 && memcmp(s, "waiting", 7) == 0) || (len == 9 && memcmp(s, "confirmed", 9) == 0) ||
+		(len == 8 && memcmp(s, "assigned", 8) == 0) || (len == 19 && memcmp(s, "partially_available", 19) == 0);
+}
+
+/* ---------- quant keys ---------- */
+
+typedef struct QKey
+{
+	int32		product;
+	int32		location;
+	int32		lot;
+	int32		package;
+	int32		owner;
+} QKey;
+
+typedef struct QAgg
+{
+	QKey		key;
+	char		status;
+	int32		n;				/* quants */
+	int32		min_qid;		/* smallest quant id, 0 = no quant */
+	int32		min_mlid;		/* smallest open move line id */
+	double		qty;
+	double		res;
+	double		mlres;
+	bool		has_ml;
+} QAgg;
+
+/* Hash of a quant key. */
+static inline uint32
+qkey_hash(const QKey *k)
+{
+	uint32		h = murmurhash32((uint32) k->product);
+
+	h = hash_combine(h, murmurhash32((uint32) k->location));
+	h = hash_combine(h, murmurhash32((uint32) k->lot));
+	h = hash_combine(h, murmurhash32((uint32) k->package));
+	return hash_combine(h, murmurhash32((uint32) k->owner));
+}
+
+#define SH_PREFIX qagg
+#define SH_ELEMENT_TYPE QAgg
+#define SH_KEY_TYPE QKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) qkey_hash(&(k))
+#define SH_EQUAL(tb, a, b) (memcmp(&(a), &(b), sizeof(QKey)) == 0)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* ---------- trigger ---------- */
+
+/* Owner of the retailflow schema: the role the triggers write the log as. */
+static Oid
+cf_extension_owner(void)
+{
+	Oid			nsp = get_namespace_oid(RF_SCHEMA_NAME, false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Formats a key's optional parts for messages. */
+static char *
+cf_key_text(const QKey *k)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	if (k->lot)
+		appendStringInfo(&s, ", lot %d", k->lot);
+	if (k->package)
+		appendStringInfo(&s, ", package %d", k->package);
+	if (k->owner)
+		appendStringInfo(&s, ", owner %d", k->owner);
+	return s.data;
+}
+
+/* Logs (log mode) or raises (block mode) one conflict found by a trigger. */
+static void
+cf_report(const char *kind, const char *model, int32 record_id, const QKey *k,
+		  double expected, double actual, const char *what)
+{
+	const CfLoc *loc = cf_loc(k->location);
+	char	   *keytext = cf_key_text(k);
+
+	if (conflict_action == CONFLICT_BLOCK)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("reservation conflict (%s) on product %d in location %d", kind, k->product, k->location),
+				 errdetail("Product %d in %s location %d%s: %s.", k->product, loc->usage, k->location, keytext, what),
+				 errhint("retailflow.conflict_action = block refuses writes that break Odoo's reservation invariants; "
+						 "set it to log to record them instead.")));
+	else
+	{
+		Oid			save_user;
+		int			save_sec;
+		Datum		args[11];
+		char		nulls[11];
+		char	   *keys = psprintf("{\"lot_id\": %s, \"package_id\": %s, \"owner_id\": %s}",
+									k->lot ? psprintf("%d", k->lot) : "null",
+									k->package ? psprintf("%d", k->package) : "null",
+									k->owner ? psprintf("%d", k->owner) : "null");
+		char	   *detail = psprintf("%s (product %d, %s location %d%s)", what, k->product, loc->usage,
+									  k->location, keytext);
+		char	   *role = GetUserNameFromId(GetUserId(), false);
+
+		memset(nulls, ' ', sizeof(nulls));
+		GetUserIdAndSecContext(&save_user, &save_sec);
+		SetUserIdAndSecContext(cf_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		SPI_connect();
+		if (log_plan == NULL)
+		{
+			Oid			types[11] = {TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID,
+			FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID, TEXTOID};
+			SPIPlanPtr	p = SPI_prepare("SELECT retailflow.log_exception($1, 'error', $2, $3, $4, $5, $6::jsonb, "
+										"$7::numeric, $8::numeric, $9, $10, $11::name)", 11, types);
+
+			if (p == NULL)
+				elog(ERROR, "retailflow: could not prepare the conflict log statement");
+			SPI_keepplan(p);
+			log_plan = p;
+		}
+		args[0] = CStringGetTextDatum(kind);
+		args[1] = CStringGetTextDatum(model);
+		args[2] = Int32GetDatum(record_id);
+		nulls[2] = record_id ? ' ' : 'n';
+		args[3] = Int32GetDatum(k->product);
+		args[4] = Int32GetDatum(k->location);
+		args[5] = CStringGetTextDatum(keys);
+		args[6] = Float8GetDatum(expected);
+		args[7] = Float8GetDatum(actual);
+		args[8] = CStringGetTextDatum(detail);
+		args[9] = CStringGetTextDatum("trigger");
+		args[10] = CStringGetTextDatum(role);
+		if (SPI_execute_plan(log_plan, args, nulls, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "retailflow: could not log a reservation conflict");
+		SPI_finish();
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+}
+
+/* Bumps the guard row of (product, location), as the extension owner. */
+static void
+cf_guard(int32 product, int32 location)
+{
+	Oid			save_user;
+	int			save_sec;
+	Datum		args[2];
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(cf_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	if (guard_plan == NULL)
+	{
+		Oid			types[2] = {INT4OID, INT4OID};
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO retailflow.reservation_guard AS g (product_id, location_id) "
+									"VALUES ($1, $2) ON CONFLICT (product_id, location_id) "
+									"DO UPDATE SET bumps = g.bumps + 1", 2, types);
+
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare the reservation guard statement");
+		SPI_keepplan(p);
+		guard_plan = p;
+	}
+	args[0] = Int32GetDatum(product);
+	args[1] = Int32GetDatum(location);
+	if (SPI_execute_plan(guard_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "retailflow: could not update the reservation guard");
+	SPI_finish();
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
+/* Sums quantity and reserved over the quants of key k, with a fresh snapshot. */
+static void
+cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid)
+{
+	Relation	rel = table_open(o->rel[RF_STOCK_QUANT], AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	*qty = *res = 0.0;
+	*qid = 0;
+	if (OidIsValid(cf.quant_index))
+	{
+		Relation	irel = index_open(cf.quant_index, AccessShareLock);
+		IndexScanDesc scan = index_beginscan(rel, irel, snap, 1, 0);
+		ScanKeyData key;
+
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(k->product));
+		index_rescan(scan, &key, 1, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			slot_getsomeattrs(slot, cf.q_max);
+			if (cf_int(slot, cf.q_product) != k->product || cf_int(slot, cf.q_location) != k->location ||
+				cf_int(slot, cf.q_lot) != k->lot || cf_int(slot, cf.q_package) != k->package ||
+				cf_int(slot, cf.q_owner) != k->owner)
+				continue;
+			*qty += cf_num(slot, cf.q_quantity);
+			*res += cf_num(slot, cf.q_reserved);
+			if (*qid == 0 || cf_int(slot, cf.q_id) < *qid)
+				*qid = cf_int(slot, cf.q_id);
+		}
+		index_endscan(scan);
+		index_close(irel, AccessShareLock);
+	}
+	else
+	{
+		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			slot_getsomeattrs(slot, cf.q_max);
+			if (cf_int(slot, cf.q_product) != k->product || cf_int(slot, cf.q_location) != k->location ||
+				cf_int(slot, cf.q_lot) != k->lot || cf_int(slot, cf.q_package) != k->package ||
+				cf_int(slot, cf.q_owner) != k->owner)
+				continue;
+			*qty += cf_num(slot, cf.q_quantity);
+			*res += cf_num(slot, cf.q_reserved);
+			if (*qid == 0 || cf_int(slot, cf.q_id) < *qid)
+				*qid = cf_int(slot, cf.q_id);
+		}
+		table_endscan(scan);
+	}
+	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+}
+
+/* qsort comparator: keys by product, location, lot, package, owner. */
+static int
+qkey_cmp(const void *a, const void *b)
+{
+	const int32 *x = (const int32 *) a;
+	const int32 *y = (const int32 *) b;
+
+	for (int i = 0; i < 5; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Trigger: AFTER INSERT / UPDATE FOR EACH STATEMENT with NEW TABLE on
+ * stock_quant and stock_move_line.  Checks the touched rows (conflict 2 and
+ * negative reservations) and the keys they touch (4 over-reservation,
+ * 5 negative stock in an internal location).
+ */
+Datum
+rf_conflict_check_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const RfOdoo *o;
+	Oid			relid;
+	bool		is_quant;
+	Tuplestorestate *ts;
+	TupleTableSlot *slot;
+	QKey	   *keys = NULL;
+	int			nkeys = 0,
+				maxkeys = 0;
+	int			readptr;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("conflict_check_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
+				 errdetail("retailflow.attach() creates it from retailflow.managed_trigger.")));
+	if (conflict_action == CONFLICT_OFF || td->tg_newtable == NULL)
+		return PointerGetDatum(NULL);
+	o = RfOdooGet();
+	if (o->version < 17)
+		return PointerGetDatum(NULL);
+	relid = RelationGetRelid(td->tg_relation);
+	if (relid == o->rel[RF_STOCK_QUANT])
+		is_quant = true;
+	else if (relid == o->rel[RF_STOCK_MOVE_LINE])
+		is_quant = false;
+	else
+		return PointerGetDatum(NULL);
+
+	o = cf_ensure();
+	ts = td->tg_newtable;
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
+	readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+	tuplestore_select_read_pointer(ts, readptr);
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		QKey		k;
+		const CfLoc *loc;
+		const CfProd *prod;
+
+		if (is_quant)
+		{
+			double		qty, res;
+
+			slot_getsomeattrs(slot, cf.q_max);
+			qty = cf_num(slot, cf.q_quantity);
+			res = cf_num(slot, cf.q_reserved);
+			if (res == 0.0 && qty >= 0.0)
+				continue;
+			k.product = cf_int(slot, cf.q_product);
+			k.location = cf_int(slot, cf.q_location);
+			k.lot = cf_int(slot, cf.q_lot);
+			k.package = cf_int(slot, cf.q_package);
+			k.owner = cf_int(slot, cf.q_owner);
+			loc = cf_loc(k.location);
+			prod = cf_prod(k.product);
+			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
+			{
+				o = cf_ensure();	/* created after our cache was loaded */
+				loc = cf_loc(k.location);
+				prod = cf_prod(k.product);
+			}
+			if ((loc->flags & LOC_BYPASS) && cf_cmp(res, 0.0, prod->rounding) != 0)
+			{
+				cf_report("reserved_in_bypass_location", "stock.quant", cf_int(slot, cf.q_id), &k, 0.0, res,
+						  psprintf("%.15g reserved where Odoo never reserves", res));
+				continue;
+			}
+			if (cf_cmp(res, 0.0, prod->rounding) < 0)
+				cf_report("negative_reservation", "stock.quant", cf_int(slot, cf.q_id), &k, 0.0, res,
+						  psprintf("negative reserved quantity %.15g", res));
+			if ((loc->flags & LOC_BYPASS) && qty < 0.0)
+				continue;		/* negative stock in Vendors, Inventory loss...: normal */
+		}
+		else
+		{
+			slot_getsomeattrs(slot, cf.l_max);
+			if (!cf_state_open(slot, cf.l_state) || cf_num(slot, cf.l_qty_uom) <= 0.0)
+				continue;
+			k.product = cf_int(slot, cf.l_product);
+			k.location = cf_int(slot, cf.l_location);
+			k.lot = cf_int(slot, cf.l_lot);
+			k.package = cf_int(slot, cf.l_package);
+			k.owner = cf_int(slot, cf.l_owner);
+			loc = cf_loc(k.location);
+			prod = cf_prod(k.product);
+			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
+			{
+				o = cf_ensure();
+				loc = cf_loc(k.location);
+				prod = cf_prod(k.product);
+			}
+			if ((loc->flags & LOC_BYPASS) || !(prod->flags & PROD_STORABLE))
+				continue;
+		}
+		if (nkeys == maxkeys)
+		{
+			maxkeys = maxkeys ? maxkeys * 2 : 8;
+			keys = keys ? repalloc(keys, sizeof(QKey) * maxkeys) : palloc(sizeof(QKey) * maxkeys);
+		}
+		keys[nkeys++] = k;
+	}
+	tuplestore_select_read_pointer(ts, 0);
+	ExecDropSingleTupleTableSlot(slot);
+	if (nkeys == 0)
+		return PointerGetDatum(NULL);
+
+	/* guard rows in a fixed order (no deadlocks among retailflow's own locks) */
+	if (nkeys > 1)
+		qsort(keys, nkeys, sizeof(QKey), qkey_cmp);
+	if (conflict_action == CONFLICT_BLOCK)
+		for (int i = 0; i < nkeys; i++)
+			if (i == 0 || keys[i].product != keys[i - 1].product || keys[i].location != keys[i - 1].location)
+				cf_guard(keys[i].product, keys[i].location);
+
+	CommandCounterIncrement();
+	for (int i = 0; i < nkeys; i++)
+	{
+		const CfLoc *loc = cf_loc(keys[i].location);
+		const CfProd *prod = cf_prod(keys[i].product);
+		double		qty, res;
+		int32		qid;
+
+		if (i > 0 && memcmp(&keys[i], &keys[i - 1], sizeof(QKey)) == 0)
+			continue;
+		cf_key_sums(o, &keys[i], &qty, &res, &qid);
+		if (qid == 0)
+			continue;			/* reserving a key without quants: the scan reports it */
+		if (!(loc->flags & LOC_BYPASS) && cf_cmp(res, qty, prod->rounding) > 0 &&
+			cf_cmp(res, 0.0, prod->rounding) > 0)
+			cf_report("over_reservation", "stock.quant", qid, &keys[i], qty, res,
+					  psprintf("%.15g reserved but only %.15g on hand", res, qty));
+		if ((loc->flags & LOC_INTERNAL) && cf_cmp(qty, 0.0, prod->rounding) < 0)
+			cf_report("negative_stock", "stock.quant", qid, &keys[i], 0.0, qty,
+					  psprintf("%.15g on hand in an internal location", qty));
+	}
+	return PointerGetDatum(NULL);
+}
+
+/* ---------- full scan ---------- */
+
+typedef struct MoveAgg
+{
+	int32		id;
+	char		status;
+	int32		product;
+	int32		location;
+	int32		uom;
+	double		qty;			/* stock_move.quantity */
+	double		mlqty;			/* sum of its lines, in the move's UoM */
+} MoveAgg;
+
+#define SH_PREFIX moveagg
+#define SH_ELEMENT_TYPE MoveAgg
+#define SH_KEY_TYPE int32
+#define SH_KEY id
+#define SH_HASH_KEY(tb, k) murmurhash32((uint32) (k))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct PairAgg
+{
+	uint64		key;			/* a << 32 | b */
+	char		status;
+	int32		n;
+	int32		loc;			/* serial: the one location, -1 when several */
+	double		qty;
+	double		in;
+	double		out;
+} PairAgg;
+
+#define SH_PREFIX pairagg
+#define SH_ELEMENT_TYPE PairAgg
+#define SH_KEY_TYPE uint64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) (murmurhash32((uint32) (k)) ^ murmurhash32((uint32) ((k) >> 32) + 0x9e3779b9))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct ScanOut
+{
+	Tuplestorestate *ts;
+	TupleDesc	td;
+} ScanOut;
+
+/* Emits one conflict row. */
+static void
+emit_row(ScanOut *so, const char *kind, const char *severity, const QKey *k, int32 warehouse_id,
+		 int32 record_id, double expected, double actual, const char *detail)
+{
+	Datum		v[12];
+	bool		n[12] = {false};
+
+	v[0] = CStringGetTextDatum(kind);
+	v[1] = CStringGetTextDatum(severity);
+	v[2] = Int32GetDatum(k->product);
+	v[3] = Int32GetDatum(k->location);
+	n[3] = k->location == 0;
+	v[4] = Int32GetDatum(k->lot);
+	n[4] = k->lot == 0;
+	v[5] = Int32GetDatum(k->package);
+	n[5] = k->package == 0;
+	v[6] = Int32GetDatum(k->owner);
+	n[6] = k->owner == 0;
+	v[7] = Int32GetDatum(warehouse_id);
+	n[7] = warehouse_id == 0;
+	v[8] = Int32GetDatum(record_id);
+	n[8] = record_id == 0;
+	v[9] = DirectFunctionCall1(float8_numeric, Float8GetDatum(expected));
+	v[10] = DirectFunctionCall1(float8_numeric, Float8GetDatum(actual));
+	v[11] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(so->ts, so->td, v, n);
+}
+
+/* Opens a heap scan of relid with the active snapshot. */
+static TableScanDesc
+scan_open(Oid relid, Relation *rel, TupleTableSlot **slot)
+{
+	*rel = table_open(relid, AccessShareLock);
+	*slot = table_slot_create(*rel, NULL);
+	return table_beginscan(*rel, GetActiveSnapshot(), 0, NULL);
+}
+
+/* Closes what scan_open opened. */
+static void
+scan_close(TableScanDesc scan, Relation rel, TupleTableSlot *slot)
+{
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+}
+
+/* True when cached location l lies under the parent_path prefix root. */
+static inline bool
+path_under(const CfLoc *l, const char *root, int rootlen)
+{
+	return l->path && rootlen > 0 && strncmp(l->path, root, rootlen) == 0;
+}
+
+/*
+ * SQL: retailflow.reservation_conflicts(): every conflict of Odoo's stock
+ * invariants, one row each (see docs/conflicts.md for the kinds).
+ */
+Datum
+rf_reservation_conflicts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const RfOdoo *o;
+	MemoryContext work, old;
+	ScanOut		so;
+	qagg_hash  *keys;
+	moveagg_hash *moves;
+	pairagg_hash *serials;
+	pairagg_hash *whprod;
+	int			nwh = 0;
+	int32	   *wh_ids = NULL;
+	int32	   *wh_views = NULL;
+	int		   *loc_wh_first;	/* CSR: location id -> warehouses containing it */
+	int		   *loc_wh = NULL;
+	Relation	rel;
+	TupleTableSlot *slot;
+	TableScanDesc scan;
+	uint64		n = 0;
+
+	o = RfOdooGet();
+	if (o->version == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("odoo stock tables were not found"),
+				 errdetail("Reservation conflicts are computed on stock_quant, stock_move_line and stock_move."),
+				 errhint("Set retailflow.odoo_schema to the schema of Odoo's tables.")));
+	o = cf_ensure();
+	o = RfOdooRequire(RF_MASK(RF_STOCK_WAREHOUSE));
+	InitMaterializedSRF(fcinfo, 0);
+	so.ts = rsinfo->setResult;
+	so.td = rsinfo->setDesc;
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "retailflow reservation_conflicts", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	/* warehouses (active) and which locations lie in each view subtree */
+	SPI_connect();
+	cf_query(psprintf("SELECT w.id, w.view_location_id FROM %s.stock_warehouse w WHERE w.active ORDER BY w.id",
+					  quote_identifier(get_namespace_name(o->nsp))));
+	nwh = (int) SPI_processed;
+	wh_ids = MemoryContextAlloc(work, sizeof(int32) * Max(nwh, 1));
+	wh_views = MemoryContextAlloc(work, sizeof(int32) * Max(nwh, 1));
+	for (int i = 0; i < nwh; i++)
+	{
+		wh_ids[i] = cf_spi_int(i, 1, 0);
+		wh_views[i] = cf_spi_int(i, 2, 0);
+	}
+	SPI_finish();
+	{
+		int			total = 0;
+
+		loc_wh_first = palloc0(sizeof(int) * ((Size) cf.max_loc + 2));
+		for (int pass = 0; pass < 2; pass++)
+		{
+			total = 0;
+			for (int32 l = 0; l <= cf.max_loc; l++)
+			{
+				if (pass == 1)
+					loc_wh_first[l] = total;
+				if (!(cf.locs[l].flags & LOC_KNOWN))
+					continue;
+				for (int w = 0; w < nwh; w++)
+				{
+					const CfLoc *v = cf_loc(wh_views[w]);
+
+					if (path_under(&cf.locs[l], v->path, strlen(v->path)))
+					{
+						if (pass == 1)
+							loc_wh[total] = w;
+						total++;
+					}
+				}
+			}
+			if (pass == 0)
+				loc_wh = palloc(sizeof(int) * Max(total, 1));
+		}
+		loc_wh_first[cf.max_loc + 1] = total;
+	}
+
+	keys = qagg_create(work, 4096, NULL);
+	moves = moveagg_create(work, 1024, NULL);
+	serials = pairagg_create(work, 256, NULL);
+	whprod = pairagg_create(work, 4096, NULL);
+
+	/* stock_quant: keys, per-row checks, serials, on hand per warehouse */
+	scan = scan_open(o->rel[RF_STOCK_QUANT], &rel, &slot);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		QKey		k;
+		QAgg	   *a;
+		bool		found;
+		double		qty, res;
+		int32		qid;
+		const CfLoc *loc;
+		const CfProd *prod;
+
+		if ((++n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		slot_getsomeattrs(slot, cf.q_max);
+		memset(&k, 0, sizeof(k));
+		k.product = cf_int(slot, cf.q_product);
+		k.location = cf_int(slot, cf.q_location);
+		k.lot = cf_int(slot, cf.q_lot);
+		k.package = cf_int(slot, cf.q_package);
+		k.owner = cf_int(slot, cf.q_owner);
+		qty = cf_num(slot, cf.q_quantity);
+		res = cf_num(slot, cf.q_reserved);
+		qid = cf_int(slot, cf.q_id);
+		a = qagg_insert(keys, k, &found);
+		if (!found)
+		{
+			a->n = 0;
+			a->min_qid = a->min_mlid = 0;
+			a->qty = a->res = a->mlres = 0.0;
+			a->has_ml = false;
+		}
+		a->n++;
+		if (a->min_qid == 0 || qid < a->min_qid)
+			a->min_qid = qid;
+		a->qty += qty;
+		a->res += res;
+
+		loc = cf_loc(k.location);
+		prod = cf_prod(k.product);
+		if (!(prod->flags & PROD_KNOWN))
+			continue;
+		if ((loc->flags & LOC_BYPASS) && cf_cmp(res, 0.0, prod->rounding) != 0)
+			emit_row(&so, "reserved_in_bypass_location", "error", &k, loc->warehouse_id, qid, 0.0, res,
+					 psprintf("%.15g reserved in a %s location, where Odoo never reserves", res, loc->usage));
+		else if (!(loc->flags & LOC_BYPASS) && cf_cmp(res, 0.0, prod->rounding) < 0)
+			emit_row(&so, "negative_reservation", "error", &k, loc->warehouse_id, qid, 0.0, res,
+					 psprintf("negative reserved quantity %.15g", res));
+		if ((prod->flags & PROD_SERIAL) && k.lot && (loc->flags & LOC_INTERNAL))
+		{
+			PairAgg    *s = pairagg_insert(serials, ((uint64) (uint32) k.product << 32) | (uint32) k.lot, &found);
+
+			if (!found)
+			{
+				s->n = 0;
+				s->qty = s->in = s->out = 0.0;
+				s->loc = k.location;
+			}
+			else if (s->loc != k.location)
+				s->loc = -1;
+			s->qty += qty;
+			if (cf_cmp(qty, 0.0, prod->rounding) != 0)
+				s->n++;
+		}
+		if (k.location >= 0 && k.location <= cf.max_loc)
+			for (int j = loc_wh_first[k.location]; j < loc_wh_first[k.location + 1]; j++)
+			{
+				PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) k.product, &found);
+
+				if (!found)
+					w->qty = w->in = w->out = 0.0;
+				w->qty += qty;
+			}
+	}
+	scan_close(scan, rel, slot);
+
+	/* stock_move: open moves (quantity check), to-do moves (in/out per warehouse) */
+	scan = scan_open(o->rel[RF_STOCK_MOVE], &rel, &slot);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		int32		src, dst, product;
+		bool		found;
+
+		if ((++n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		slot_getsomeattrs(slot, cf.m_max);
+		if (slot->tts_isnull[cf.m_state - 1] || !cf_state_open(slot, cf.m_state))
+			continue;
+		product = cf_int(slot, cf.m_product);
+		{
+			MoveAgg    *m = moveagg_insert(moves, cf_int(slot, cf.m_id), &found);
+
+			m->product = product;
+			m->location = cf_int(slot, cf.m_location);
+			m->uom = cf_int(slot, cf.m_uom);
+			m->qty = cf_num(slot, cf.m_qty);
+			m->mlqty = 0.0;
+		}
+		if (!cf_state_todo(slot, cf.m_state) || !(cf_prod(product)->flags & PROD_STORABLE))
+			continue;
+		src = cf_int(slot, cf.m_location);
+		dst = (cf.m_final != InvalidAttrNumber && !slot->tts_isnull[cf.m_final - 1])
+			? cf_int(slot, cf.m_final) : cf_int(slot, cf.m_dest);
+		{
+			double		pq = cf_num(slot, cf.m_pqty);
+			int			sf = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src] : 0;
+			int			sl = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src + 1] : 0;
+			int			df = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst] : 0;
+			int			dl = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst + 1] : 0;
+
+			for (int j = sf; j < sl; j++)
+			{
+				bool		inside = false;
+
+				for (int d = df; d < dl; d++)
+					inside |= loc_wh[d] == loc_wh[j];
+				if (!inside)
+				{
+					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) product, &found);
+
+					if (!found)
+						w->qty = w->in = w->out = 0.0;
+					w->out += pq;
+				}
+			}
+			for (int d = df; d < dl; d++)
+			{
+				bool		inside = false;
+
+				for (int j = sf; j < sl; j++)
+					inside |= loc_wh[d] == loc_wh[j];
+				if (!inside)
+				{
+					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[d] << 32) | (uint32) product, &found);
+
+					if (!found)
+						w->qty = w->in = w->out = 0.0;
+					w->in += pq;
+				}
+			}
+		}
+	}
+	scan_close(scan, rel, slot);
+
+	/* stock_move_line: reservations per key, quantities per move */
+	scan = scan_open(o->rel[RF_STOCK_MOVE_LINE], &rel, &slot);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MoveAgg    *m;
+
+		if ((++n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		slot_getsomeattrs(slot, cf.l_max);
+		if (!slot->tts_isnull[cf.l_move - 1] &&
+			(m = moveagg_lookup(moves, cf_int(slot, cf.l_move))) != NULL)
+		{
+			int32		lu = cf_int(slot, cf.l_uom);
+			double		q = cf_num(slot, cf.l_qty);
+
+			if (lu != 0 && lu != m->uom && lu <= cf.max_uom && m->uom <= cf.max_uom &&
+				cf.uoms[lu].known && cf.uoms[m->uom].known && cf.uoms[lu].factor != 0.0)
+				q = q / cf.uoms[lu].factor * cf.uoms[m->uom].factor;
+			m->mlqty += q;
+		}
+		if (cf_state_open(slot, cf.l_state))
+		{
+			QKey		k;
+			QAgg	   *a;
+			bool		found;
+			int32		id = cf_int(slot, cf.l_id);
+
+			memset(&k, 0, sizeof(k));
+			k.product = cf_int(slot, cf.l_product);
+			k.location = cf_int(slot, cf.l_location);
+			k.lot = cf_int(slot, cf.l_lot);
+			k.package = cf_int(slot, cf.l_package);
+			k.owner = cf_int(slot, cf.l_owner);
+			a = qagg_insert(keys, k, &found);
+			if (!found)
+			{
+				a->n = 0;
+				a->min_qid = a->min_mlid = 0;
+				a->qty = a->res = a->mlres = 0.0;
+				a->has_ml = false;
+			}
+			a->has_ml = true;
+			a->mlres += cf_num(slot, cf.l_qty_uom);
+			if (a->min_mlid == 0 || id < a->min_mlid)
+				a->min_mlid = id;
+		}
+	}
+	scan_close(scan, rel, slot);
+
+	/* per key: kinds 1, 3, 4, 5, 6 */
+	{
+		qagg_iterator it;
+		QAgg	   *a;
+
+		qagg_start_iterate(keys, &it);
+		while ((a = qagg_iterate(keys, &it)) != NULL)
+		{
+			const CfLoc *loc = cf_loc(a->key.location);
+			const CfProd *prod = cf_prod(a->key.product);
+			double		r = prod->rounding;
+			bool		bypass = (loc->flags & LOC_BYPASS) != 0;
+
+			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
+				continue;
+			if (a->min_qid != 0)
+			{
+				if (!bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->res, a->mlres, r) != 0)
+					emit_row(&so, "reservation_mismatch", "error", &a->key, loc->warehouse_id, a->min_qid,
+							 a->mlres, a->res,
+							 psprintf("quants reserve %.15g but open move lines reserve %.15g", a->res, a->mlres));
+				if (!bypass && cf_cmp(a->res, a->qty, r) > 0 && cf_cmp(a->res, 0.0, r) > 0)
+					emit_row(&so, "over_reservation", "error", &a->key, loc->warehouse_id, a->min_qid,
+							 a->qty, a->res, psprintf("%.15g reserved but only %.15g on hand", a->res, a->qty));
+				if ((loc->flags & LOC_INTERNAL) && cf_cmp(a->qty, 0.0, r) < 0)
+					emit_row(&so, "negative_stock", "error", &a->key, loc->warehouse_id, a->min_qid,
+							 0.0, a->qty, psprintf("%.15g on hand in an internal location", a->qty));
+				if (a->n > 1)
+					emit_row(&so, "duplicate_quant", "warning", &a->key, loc->warehouse_id, a->min_qid,
+							 1.0, a->n, psprintf("%d quants share this key", a->n));
+			}
+			else if (a->has_ml && !bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->mlres, 0.0, r) > 0)
+				emit_row(&so, "reservation_without_quant", "error", &a->key, loc->warehouse_id, a->min_mlid,
+						 a->mlres, 0.0,
+						 psprintf("open move lines reserve %.15g but no quant exists for this key", a->mlres));
+		}
+	}
+
+	/* kind 7: serial numbers */
+	{
+		pairagg_iterator it;
+		PairAgg    *s;
+
+		pairagg_start_iterate(serials, &it);
+		while ((s = pairagg_iterate(serials, &it)) != NULL)
+		{
+			QKey		k;
+			double		r;
+
+			memset(&k, 0, sizeof(k));
+			k.product = (int32) (s->key >> 32);
+			k.lot = (int32) (uint32) s->key;
+			k.location = s->loc > 0 ? s->loc : 0;
+			r = cf_prod(k.product)->rounding;
+			if (cf_cmp(s->qty, 1.0, r) > 0)
+				emit_row(&so, "serial_overstock", "error", &k, 0, k.lot, 1.0, s->qty,
+						 psprintf("serial number holds %.15g units in internal locations", s->qty));
+			if (s->n > 1)
+				emit_row(&so, "serial_duplicated", "warning", &k, 0, k.lot, 1.0, s->n,
+						 psprintf("serial number is in %d internal quants", s->n));
+		}
+	}
+
+	/* kind 8: oversell risk per warehouse and product */
+	{
+		pairagg_iterator it;
+		PairAgg    *w;
+
+		pairagg_start_iterate(whprod, &it);
+		while ((w = pairagg_iterate(whprod, &it)) != NULL)
+		{
+			QKey		k;
+			int			wi = (int) (w->key >> 32);
+			const CfProd *prod;
+
+			memset(&k, 0, sizeof(k));
+			k.product = (int32) (uint32) w->key;
+			prod = cf_prod(k.product);
+			if (w->out <= 0.0 || !(prod->flags & PROD_STORABLE))
+				continue;
+			if (cf_cmp(w->qty + w->in - w->out, 0.0, prod->rounding) >= 0)
+				continue;
+			k.location = wh_views[wi];
+			emit_row(&so, "oversell_risk", "warning", &k, wh_ids[wi], 0, w->out, w->qty + w->in,
+					 psprintf("open outgoing demand %.15g exceeds on hand %.15g plus incoming %.15g",
+							  w->out, w->qty, w->in));
+		}
+	}
+
+	/* kind 9: move quantity vs its lines */
+	{
+		moveagg_iterator it;
+		MoveAgg    *m;
+
+		moveagg_start_iterate(moves, &it);
+		while ((m = moveagg_iterate(moves, &it)) != NULL)
+		{
+			double		r = (m->uom > 0 && m->uom <= cf.max_uom && cf.uoms[m->uom].known)
+				? cf.uoms[m->uom].rounding : 0.01;
+			QKey		k;
+
+			if (cf_cmp(m->qty, m->mlqty, r) == 0)
+				continue;
+			memset(&k, 0, sizeof(k));
+			k.product = m->product;
+			k.location = m->location;
+			emit_row(&so, "move_quantity_mismatch", "error", &k, cf_loc(m->location)->warehouse_id, m->id,
+					 m->mlqty, m->qty,
+					 psprintf("move quantity %.15g but its move lines sum to %.15g", m->qty, m->mlqty));
+		}
+	}
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
