@@ -21,6 +21,7 @@ _PG_init(void)
 {
 	OdooCatalogInit();
 	AvailabilityInit();
+	ApprovalsInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

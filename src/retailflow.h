@@ -76,4 +76,7 @@ extern int	RfFloatCompare(double a, double b, double rounding);
 /* availability.c */
 extern void AvailabilityInit(void);
 
+/* approvals.c */
+extern void ApprovalsInit(void);
+
 #endif							/* RETAILFLOW_H */
