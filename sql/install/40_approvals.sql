@@ -102,6 +102,10 @@ BEGIN
         RAISE EXCEPTION 'odoo table "%.res_groups" was not found', sch
             USING ERRCODE = 'undefined_table', DETAIL = 'Approval rules name Odoo user groups.';
     END IF;
+    IF NEW.group_id IS NULL THEN
+        RAISE EXCEPTION 'approval rule group_id must not be null'
+            USING ERRCODE = 'null_value_not_allowed', DETAIL = 'Every rule names the Odoo group (res_groups.id) whose members approve.';
+    END IF;
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.res_groups WHERE id = $1)', sch) INTO ok USING NEW.group_id;
     IF NOT ok THEN
         RAISE EXCEPTION 'res_groups % does not exist', NEW.group_id
@@ -229,6 +233,7 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     m record;
     r retailflow.approval_request;
@@ -296,13 +301,6 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'Approvers must be active res_users.';
     END IF;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.res_groups_users_rel WHERE gid = $1 AND uid = $2)', sch)
-        INTO in_group USING req.group_id, user_id;
-    IF NOT in_group THEN
-        RAISE EXCEPTION 'user % is not in approver group %', user_id, req.group_id
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('Request %s needs a member of res_groups %s (%s).', req.id, req.group_id, req.reason);
-    END IF;
     IF user_id = req.requested_by THEN
         RAISE EXCEPTION 'user % requested this approval and cannot decide it', user_id
             USING ERRCODE = 'insufficient_privilege',
@@ -315,6 +313,13 @@ BEGIN
         RAISE EXCEPTION 'user % created % % and cannot approve it', user_id, req.document_type, req.record_id
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'Segregation of duties: the creator of a document never decides its approvals.';
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.res_groups_users_rel WHERE gid = $1 AND uid = $2)', sch)
+        INTO in_group USING req.group_id, user_id;
+    IF NOT in_group THEN
+        RAISE EXCEPTION 'user % is not in approver group %', user_id, req.group_id
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Request %s needs a member of res_groups %s (%s).', req.id, req.group_id, req.reason);
     END IF;
     SELECT string_agg(format('request %s (level %s, %s)', r.id, r.level, r.state), ', ' ORDER BY r.level, r.id)
       INTO blocking
@@ -414,7 +419,8 @@ BEGIN
     uid := retailflow.acting_user(NULL, NEW.write_uid);
     IF mode = 'block' THEN
         RAISE LOG 'retailflow: refused % % state change: approvals missing: %', doc, NEW.id, missing;
-        RAISE EXCEPTION '% % cannot be confirmed: approvals are missing', doc, NEW.id
+        RAISE EXCEPTION '% % cannot be %: approvals are missing', doc, NEW.id,
+                        CASE doc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Missing approvals: %s.', missing),
                   HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', doc, NEW.id);
