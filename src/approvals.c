@@ -883,6 +883,12 @@ rf_required_approvals(PG_FUNCTION_ARGS)
 	ap_ensure_rules(o);
 
 	memset(&f, 0, sizeof(f));
+	/* No active rule for this type: nothing can match, the record is not read. */
+	if (ap.nrules[d] == 0)
+	{
+		InitMaterializedSRF(fcinfo, 0);
+		return (Datum) 0;
+	}
 	if (!ap_read_facts(o, d, record_id, &f))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -401,10 +401,6 @@ BEGIN
     IF mode = 'off' THEN
         RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
     END IF;
-    -- Fast path: no rule matches.
-    IF NOT EXISTS (SELECT 1 FROM retailflow.required_approvals(doc, NEW.id)) THEN
-        RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
-    END IF;
     -- Wait for in-flight decisions on this document's requests, then read them committed.
     PERFORM 1 FROM retailflow.approval_request r
      WHERE r.document_type = doc AND r.record_id = NEW.id FOR SHARE;
