@@ -22,6 +22,7 @@ _PG_init(void)
 	OdooCatalogInit();
 	AvailabilityInit();
 	ConflictsInit();
+	ApprovalsInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

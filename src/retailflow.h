@@ -78,5 +78,7 @@ extern void AvailabilityInit(void);
 
 /* conflicts.c */
 extern void ConflictsInit(void);
+/* approvals.c */
+extern void ApprovalsInit(void);
 
 #endif							/* RETAILFLOW_H */

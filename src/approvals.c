@@ -1,0 +1,994 @@
+/*
+ * approvals.c
+ *	  Owns approval rule evaluation:
+ *	    retailflow.required_approvals(document_type, record_id)  the rules an Odoo
+ *	        document matches, with the reason in words, in approval order
+ *	    retailflow.required_approvals(document_type, facts jsonb) the same for a
+ *	        what-if set of facts
+ *	  and the GUCs retailflow.approval_enforcement and retailflow.odoo_user_id
+ *	  that the enforcement triggers (sql/install/40_approvals.sql) read.
+ *
+ *	  Speed: the active rules are cached per backend, grouped by document type
+ *	  in approval order.  A statement trigger on retailflow.approval_rule (and,
+ *	  through retailflow.managed_trigger, on product_category and
+ *	  res_partner_category, whose paths and names the cache holds) queues a
+ *	  relcache invalidation, so a committed change marks the cache stale in
+ *	  every backend.  A cache loaded in the transaction that received the
+ *	  invalidation is trusted for that transaction only.  A document's facts
+ *	  (company, amount in company currency, largest line discount, margin,
+ *	  product category paths, partner tags) are read with one kept SPI plan per
+ *	  document type and the caller's snapshot, then matched in C.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "retailflow.h"
+
+PG_FUNCTION_INFO_V1(rf_required_approvals);
+PG_FUNCTION_INFO_V1(rf_required_approvals_facts);
+
+/* Document types rules apply to. */
+typedef enum ApDoc
+{
+	AP_SALE_ORDER = 0,
+	AP_SALE_ORDER_LINE,
+	AP_PURCHASE_ORDER,
+	AP_ACCOUNT_MOVE,
+	AP_STOCK_QUANT,
+	AP_NUM_DOCS
+} ApDoc;
+
+static const char *const ap_doc_names[AP_NUM_DOCS] = {
+	"sale.order", "sale.order.line", "purchase.order", "account.move", "stock.quant"
+};
+
+/* How reasons name the document's amount. */
+static const char *const ap_doc_labels[AP_NUM_DOCS] = {
+	"sale order", "price override", "purchase order", "refund", "inventory adjustment"
+};
+
+/* One cached active rule. */
+typedef struct ApRule
+{
+	int32		id;
+	char	   *name;
+	int32		company_id;		/* 0 = every company */
+	bool		has_amin, has_amax, has_disc, has_margin, has_risk;
+	double		amin, amax, max_disc, min_margin, min_risk;
+	char	   *cat_path;		/* NULL = no category condition */
+	int			cat_pathlen;
+	char	   *cat_name;
+	int			ntags;
+	int32	   *tags;
+	char	  **tag_names;
+	int32		group_id;
+	int32		level;
+	int32		sequence;
+	bool		has_sla;
+	Interval	sla;
+} ApRule;
+
+/* A document's facts, gathered from Odoo's tables or from jsonb. */
+typedef struct ApFacts
+{
+	bool		applicable;		/* false: not a document rules apply to (e.g. an invoice) */
+	int32		company_id;
+	bool		has_amount, has_disc, has_margin, has_risk;
+	double		amount, disc, margin, risk;
+	int			npaths;
+	char	  **paths;
+	int			ntags;
+	int32	   *tags;
+} ApFacts;
+
+/* Which facts the active rules of a document type need (bits of ApCache.need). */
+#define AP_NEED_LINES	0x01		/* discount, margin or category */
+#define AP_NEED_COST	0x02		/* margin */
+#define AP_NEED_TAGS	0x04		/* partner tags */
+
+typedef struct ApCache
+{
+	MemoryContext cxt;
+	bool		stale;
+	bool		txonly;
+	LocalTransactionId loaded_lxid;
+	LocalTransactionId inval_lxid;
+	Oid			rule_relid;
+	Oid			cat_relid;
+	Oid			tag_relid;
+	ApRule	   *rules[AP_NUM_DOCS];
+	int			nrules[AP_NUM_DOCS];
+	/* kept fact plans, valid for plan_nsp / plan_version */
+	SPIPlanPtr	plans[AP_NUM_DOCS][2][8];	/* [doc][lines query?][need] */
+	int			need[AP_NUM_DOCS];	/* AP_NEED_* the active rules use */
+	Oid			plan_nsp;
+	int			plan_version;
+} ApCache;
+
+static ApCache ap;
+static bool ap_initialized = false;
+
+/* GUC retailflow.approval_enforcement */
+static const struct config_enum_entry enforcement_options[] = {
+	{"off", 0, false},
+	{"log", 1, false},
+	{"block", 2, false},
+	{NULL, 0, false}
+};
+static int	approval_enforcement = 1;
+static int	odoo_user_id = 0;
+
+/* Registers the approvals GUCs. */
+void
+ApprovalsInit(void)
+{
+	DefineCustomEnumVariable("retailflow.approval_enforcement",
+							 "What Odoo state changes that lack approvals do: off, log or block.",
+							 "log lets the change through, creates the pending requests and records it in the audit log; "
+							 "block refuses the change naming the missing approvals.",
+							 &approval_enforcement,
+							 1,
+							 enforcement_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("retailflow.odoo_user_id",
+							"Odoo user (res_users.id) acting in this session, for audit rows and approval requests.",
+							"0 means unknown: triggers then use the document's write_uid.",
+							&odoo_user_id,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+}
+
+/* Relcache callback: marks the rule cache stale when a table it reads changes. */
+static void
+ap_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == ap.rule_relid || relid == ap.cat_relid || relid == ap.tag_relid)
+	{
+		ap.stale = true;
+		ap.inval_lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+	}
+}
+
+/* Returns the document type for a name, or raises a clear error. */
+static ApDoc
+ap_doc_from_text(text *t)
+{
+	char	   *s = text_to_cstring(t);
+
+	for (int i = 0; i < AP_NUM_DOCS; i++)
+		if (strcmp(s, ap_doc_names[i]) == 0)
+			return (ApDoc) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown approval document type \"%s\"", s),
+			 errdetail("Approvals apply to sale.order, sale.order.line, purchase.order, account.move and stock.quant."),
+			 errhint("Use the Odoo model name, for example 'purchase.order'.")));
+	return AP_SALE_ORDER;		/* not reached */
+}
+
+/* Reads a float8 column of SPI row 0..n, reporting NULL through *has. */
+static inline double
+spi_f8(HeapTuple tup, TupleDesc td, int col, bool *has)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, col, &isnull);
+
+	*has = !isnull;
+	return isnull ? 0.0 : DatumGetFloat8(d);
+}
+
+/* Reads an int4 column, dflt when NULL. */
+static inline int32
+spi_i4(HeapTuple tup, TupleDesc td, int col, int32 dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, col, &isnull);
+
+	return isnull ? dflt : DatumGetInt32(d);
+}
+
+/* Copies an int4[] column into cxt; returns the element count. */
+static int
+spi_int_array(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt, int32 **out)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				k = 0;
+
+	*out = NULL;
+	if (isnull)
+		return 0;
+	deconstruct_array(DatumGetArrayTypeP(d), INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	*out = MemoryContextAlloc(cxt, sizeof(int32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			(*out)[k++] = DatumGetInt32(elems[i]);
+	return k;
+}
+
+/* Copies a text[] column into cxt; returns the element count (NULLs kept as NULL). */
+static int
+spi_text_array(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt, char ***out)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	*out = NULL;
+	if (isnull)
+		return 0;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	*out = MemoryContextAlloc(cxt, sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*out)[i] = nulls[i] ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(elems[i]));
+	return n;
+}
+
+/* Loads the active rules into the cache, grouped by document type in approval order. */
+static void
+ap_load_rules(const char *nsp)
+{
+	MemoryContext cxt = ap.cxt;
+	int			count[AP_NUM_DOCS] = {0};
+	TupleDesc	td;
+
+	if (SPI_execute(psprintf(
+							 "SELECT r.id, r.name, r.document_type, r.company_id, r.amount_min::float8, r.amount_max::float8, "
+							 "r.max_discount::float8, r.min_margin::float8, r.min_risk_score::float8, "
+							 "pc.parent_path::text, coalesce(pc.complete_name::text, pc.parent_path::text), "
+							 "r.partner_category_ids, "
+							 "(SELECT array_agg(coalesce(to_jsonb(c.name) ->> 'en_US', c.name::text, u.id::text) ORDER BY u.o) "
+							 "   FROM unnest(r.partner_category_ids) WITH ORDINALITY u(id, o) "
+							 "   LEFT JOIN %s.res_partner_category c ON c.id = u.id), "
+							 "r.group_id, r.level, r.sequence, r.sla "
+							 "FROM retailflow.approval_rule r "
+							 "LEFT JOIN %s.product_category pc ON pc.id = r.product_category_id "
+							 "WHERE r.active ORDER BY r.level, r.sequence, r.id", nsp, nsp),
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read retailflow.approval_rule");
+	td = SPI_tuptable->tupdesc;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *dt = SPI_getvalue(SPI_tuptable->vals[i], td, 3);
+
+		for (int d = 0; d < AP_NUM_DOCS; d++)
+			if (dt && strcmp(dt, ap_doc_names[d]) == 0)
+				count[d]++;
+	}
+	for (int d = 0; d < AP_NUM_DOCS; d++)
+	{
+		ap.rules[d] = MemoryContextAllocZero(cxt, sizeof(ApRule) * Max(count[d], 1));
+		ap.nrules[d] = 0;
+	}
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		char	   *dt = SPI_getvalue(tup, td, 3);
+		int			d;
+		ApRule	   *r;
+		char	   *s;
+		char	  **names;
+		bool		isnull;
+		Datum		v;
+
+		for (d = 0; d < AP_NUM_DOCS; d++)
+			if (dt && strcmp(dt, ap_doc_names[d]) == 0)
+				break;
+		if (d == AP_NUM_DOCS)
+			continue;
+		r = &ap.rules[d][ap.nrules[d]++];
+		r->id = spi_i4(tup, td, 1, 0);
+		s = SPI_getvalue(tup, td, 2);
+		r->name = MemoryContextStrdup(cxt, s ? s : "");
+		r->company_id = spi_i4(tup, td, 4, 0);
+		r->amin = spi_f8(tup, td, 5, &r->has_amin);
+		r->amax = spi_f8(tup, td, 6, &r->has_amax);
+		r->max_disc = spi_f8(tup, td, 7, &r->has_disc);
+		r->min_margin = spi_f8(tup, td, 8, &r->has_margin);
+		r->min_risk = spi_f8(tup, td, 9, &r->has_risk);
+		s = SPI_getvalue(tup, td, 10);
+		if (s)
+		{
+			r->cat_path = MemoryContextStrdup(cxt, s);
+			r->cat_pathlen = strlen(s);
+			s = SPI_getvalue(tup, td, 11);
+			r->cat_name = MemoryContextStrdup(cxt, s ? s : r->cat_path);
+		}
+		r->ntags = spi_int_array(tup, td, 12, cxt, &r->tags);
+		if (spi_text_array(tup, td, 13, cxt, &names) >= r->ntags)
+			r->tag_names = names;
+		r->group_id = spi_i4(tup, td, 14, 0);
+		r->level = spi_i4(tup, td, 15, 1);
+		r->sequence = spi_i4(tup, td, 16, 10);
+		if (r->has_disc || r->has_margin || r->cat_path)
+			ap.need[d] |= AP_NEED_LINES;
+		if (r->has_margin)
+			ap.need[d] |= AP_NEED_COST;
+		if (r->ntags > 0)
+			ap.need[d] |= AP_NEED_TAGS;
+		v = SPI_getbinval(tup, td, 17, &isnull);
+		r->has_sla = !isnull;
+		if (!isnull)
+			r->sla = *DatumGetIntervalP(v);
+	}
+}
+
+/* Makes sure the rule cache is loaded and valid for this transaction. */
+static void
+ap_ensure_rules(const RfOdoo *o)
+{
+	LocalTransactionId lxid = MyProc->lxid;
+
+	AcceptInvalidationMessages();
+	if (!ap_initialized)
+	{
+		ap.cxt = AllocSetContextCreate(CacheMemoryContext, "retailflow approvals cache", ALLOCSET_DEFAULT_SIZES);
+		ap.stale = true;
+		CacheRegisterRelcacheCallback(ap_relcache_callback, (Datum) 0);
+		ap_initialized = true;
+	}
+	if (!ap.stale && ap.txonly && ap.loaded_lxid != lxid)
+		ap.stale = true;
+	if (!ap.stale)
+		return;
+
+	{
+		Oid			rfnsp = get_namespace_oid(RF_SCHEMA_NAME, true);
+		const char *nsp = quote_identifier(get_namespace_name(o->nsp));
+
+		ap.rule_relid = OidIsValid(rfnsp) ? get_relname_relid("approval_rule", rfnsp) : InvalidOid;
+		if (!OidIsValid(ap.rule_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("retailflow.approval_rule does not exist"),
+					 errhint("CREATE EXTENSION retailflow in this database.")));
+		ap.cat_relid = o->rel[RF_PRODUCT_CATEGORY];
+		ap.tag_relid = get_relname_relid("res_partner_category", o->nsp);
+		if (!OidIsValid(ap.tag_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("odoo table \"res_partner_category\" was not found"),
+					 errdetail("Approval rules name partner tags (customer segments).")));
+
+		/* Clear first: an invalidation arriving during the load sets it again. */
+		ap.stale = false;
+		MemoryContextReset(ap.cxt);
+		memset(ap.rules, 0, sizeof(ap.rules));
+		memset(ap.nrules, 0, sizeof(ap.nrules));
+		memset(ap.need, 0, sizeof(ap.need));
+		SPI_connect();
+		PG_TRY();
+		{
+			ap_load_rules(nsp);
+		}
+		PG_CATCH();
+		{
+			ap.stale = true;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		SPI_finish();
+		ap.loaded_lxid = lxid;
+		ap.txonly = (ap.inval_lxid == lxid);
+	}
+}
+
+/* Tables each document type reads. */
+static uint32
+ap_doc_tables(ApDoc d)
+{
+	uint32		common = RF_MASK(RF_PRODUCT_PRODUCT) | RF_MASK(RF_PRODUCT_TEMPLATE) |
+		RF_MASK(RF_PRODUCT_CATEGORY) | RF_MASK(RF_RES_PARTNER_CATEGORY_REL);
+
+	switch (d)
+	{
+		case AP_SALE_ORDER:
+		case AP_SALE_ORDER_LINE:
+			return common | RF_MASK(RF_SALE_ORDER) | RF_MASK(RF_SALE_ORDER_LINE);
+		case AP_PURCHASE_ORDER:
+			return common | RF_MASK(RF_PURCHASE_ORDER) | RF_MASK(RF_PURCHASE_ORDER_LINE);
+		case AP_ACCOUNT_MOVE:
+			return common | RF_MASK(RF_ACCOUNT_MOVE);
+		case AP_STOCK_QUANT:
+			return common | RF_MASK(RF_STOCK_QUANT);
+		default:
+			return common;
+	}
+}
+
+/* SQL joins giving c.cost, the cost of product pp in company expression comp. */
+static char *
+ap_cost_join(const RfOdoo *o, const char *nsp, const char *comp, bool need)
+{
+	if (!need)
+		return pstrdup("LEFT JOIN LATERAL (SELECT NULL::numeric AS cost) c ON true");
+	if (o->version >= 18)
+		return psprintf("LEFT JOIN LATERAL (SELECT (pp.standard_price ->> (%s)::text)::numeric AS cost) c ON true", comp);
+	if (!OidIsValid(get_relname_relid("ir_property", o->nsp)))
+		return pstrdup("LEFT JOIN LATERAL (SELECT NULL::numeric AS cost) c ON true");
+	/* the company's cost, else the cost without company (Odoo's fallback) */
+	return psprintf("LEFT JOIN %s.ir_property ipc ON ipc.name = 'standard_price' "
+					"AND ipc.res_id = 'product.product,' || pp.id AND ipc.company_id = %s "
+					"LEFT JOIN %s.ir_property ipn ON ipc.id IS NULL AND ipn.name = 'standard_price' "
+					"AND ipn.res_id = 'product.product,' || pp.id AND ipn.company_id IS NULL "
+					"LEFT JOIN LATERAL (SELECT coalesce(ipc.value_float, ipn.value_float)::numeric AS cost) c ON true",
+					nsp, comp, nsp);
+}
+
+/* SQL of the partner tags of partner expression partner, or NULL::int[]. */
+static char *
+ap_tags_sql(const char *nsp, const char *partner, bool need)
+{
+	if (!need)
+		return pstrdup("NULL::int[]");
+	return psprintf("ARRAY(SELECT rel.category_id FROM %s.res_partner_res_partner_category_rel rel "
+					"WHERE rel.partner_id = %s)", nsp, partner);
+}
+
+/* True if facts of document type d come from a header query plus a lines query. */
+static inline bool
+ap_has_lines_query(ApDoc d)
+{
+	return d == AP_SALE_ORDER || d == AP_PURCHASE_ORDER;
+}
+
+/*
+ * The header facts query of a document type.  Columns: company_id, amount
+ * (company currency), largest line discount %, margin %, category
+ * parent_paths, partner tag ids, applicable.  Orders leave 3-5 NULL: their
+ * lines are read by ap_lines_sql and aggregated in C.
+ */
+static char *
+ap_facts_sql(const RfOdoo *o, ApDoc d, int need)
+{
+	const char *nsp = quote_identifier(get_namespace_name(o->nsp));
+	const char *disc =
+		"greatest(coalesce(sol.discount, 0), CASE WHEN pt.list_price > 0 AND sol.price_unit < pt.list_price "
+		"THEN (1 - sol.price_unit / pt.list_price) * 100 ELSE 0 END)";
+
+	switch (d)
+	{
+		case AP_SALE_ORDER:
+			return psprintf("SELECT so.company_id, round(coalesce(so.amount_total, 0) / coalesce(nullif(so.currency_rate, 0), 1), 2)::float8, "
+							"NULL::float8, NULL::float8, NULL::text[], %s, true "
+							"FROM %s.sale_order so WHERE so.id = $1",
+							ap_tags_sql(nsp, "so.partner_id", need & AP_NEED_TAGS), nsp);
+		case AP_PURCHASE_ORDER:
+			return psprintf("SELECT po.company_id, round(coalesce(po.amount_total, 0) / coalesce(nullif(po.currency_rate, 0), 1)::numeric, 2)::float8, "
+							"NULL::float8, NULL::float8, NULL::text[], %s, true "
+							"FROM %s.purchase_order po WHERE po.id = $1",
+							ap_tags_sql(nsp, "po.partner_id", need & AP_NEED_TAGS), nsp);
+		case AP_SALE_ORDER_LINE:
+			return psprintf(
+							"SELECT so.company_id, round(coalesce(sol.price_subtotal, 0) / coalesce(nullif(so.currency_rate, 0), 1), 2)::float8, "
+							"(%s)::float8, "
+							"CASE WHEN sol.price_subtotal > 0 THEN ((sol.price_subtotal - sol.product_uom_qty * coalesce(c.cost, 0)) "
+							"     / sol.price_subtotal * 100)::float8 END, "
+							"CASE WHEN pc.parent_path IS NOT NULL THEN ARRAY[pc.parent_path::text] END, %s, "
+							"sol.display_type IS NULL AND coalesce(%s, 0) > 0 "
+							"FROM %s.sale_order_line sol "
+							"JOIN %s.sale_order so ON so.id = sol.order_id "
+							"LEFT JOIN %s.product_product pp ON pp.id = sol.product_id "
+							"LEFT JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+							"LEFT JOIN %s.product_category pc ON pc.id = pt.categ_id "
+							"%s "
+							"WHERE sol.id = $1",
+							disc, ap_tags_sql(nsp, "so.partner_id", need & AP_NEED_TAGS), disc,
+							nsp, nsp, nsp, nsp, nsp, ap_cost_join(o, nsp, "so.company_id", true));
+		case AP_ACCOUNT_MOVE:
+			return psprintf(
+							"SELECT am.company_id, abs(coalesce(am.amount_total_signed, am.amount_total, 0))::float8, "
+							"NULL::float8, NULL::float8, NULL::text[], %s, am.move_type IN ('out_refund', 'in_refund') "
+							"FROM %s.account_move am WHERE am.id = $1",
+							ap_tags_sql(nsp, "am.partner_id", need & AP_NEED_TAGS), nsp);
+		case AP_STOCK_QUANT:
+			return psprintf(
+							"SELECT sq.company_id, round(abs(coalesce(sq.inventory_diff_quantity, 0)) * coalesce(c.cost, 0), 2)::float8, "
+							"NULL::float8, NULL::float8, CASE WHEN pc.parent_path IS NOT NULL THEN ARRAY[pc.parent_path::text] END, "
+							"NULL::int[], coalesce(sq.inventory_quantity_set, false) AND coalesce(sq.inventory_diff_quantity, 0) <> 0 "
+							"FROM %s.stock_quant sq "
+							"JOIN %s.product_product pp ON pp.id = sq.product_id "
+							"JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+							"LEFT JOIN %s.product_category pc ON pc.id = pt.categ_id "
+							"%s "
+							"WHERE sq.id = $1",
+							nsp, nsp, nsp, nsp, ap_cost_join(o, nsp, "sq.company_id", true));
+		default:
+			elog(ERROR, "retailflow: unknown document type %d", (int) d);
+	}
+	return NULL;
+}
+
+/*
+ * The lines query of an order.  Columns: effective discount %, subtotal,
+ * quantity x cost (NULL when the rules need no margin), category parent_path.
+ */
+static char *
+ap_lines_sql(const RfOdoo *o, ApDoc d, int need)
+{
+	const char *nsp = quote_identifier(get_namespace_name(o->nsp));
+
+	if (d == AP_SALE_ORDER)
+		return psprintf("SELECT greatest(coalesce(sol.discount, 0), CASE WHEN pt.list_price > 0 AND sol.price_unit < pt.list_price "
+						"THEN (1 - sol.price_unit / pt.list_price) * 100 ELSE 0 END)::float8, "
+						"sol.price_subtotal::float8, (sol.product_uom_qty * c.cost)::float8, pc.parent_path::text "
+						"FROM %s.sale_order_line sol "
+						"JOIN %s.product_product pp ON pp.id = sol.product_id "
+						"JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+						"LEFT JOIN %s.product_category pc ON pc.id = pt.categ_id "
+						"%s "
+						"WHERE sol.order_id = $1 AND sol.display_type IS NULL",
+						nsp, nsp, nsp, nsp, ap_cost_join(o, nsp, "sol.company_id", need & AP_NEED_COST));
+	return psprintf("SELECT coalesce(pol.discount, 0)::float8, pol.price_subtotal::float8, NULL::float8, pc.parent_path::text "
+					"FROM %s.purchase_order_line pol "
+					"JOIN %s.product_product pp ON pp.id = pol.product_id "
+					"JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+					"LEFT JOIN %s.product_category pc ON pc.id = pt.categ_id "
+					"WHERE pol.order_id = $1 AND pol.display_type IS NULL",
+					nsp, nsp, nsp, nsp);
+}
+
+/* Fills f from SPI result row 0 (columns as in ap_facts_sql). */
+static void
+ap_facts_from_row(ApFacts *f, HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+	Datum		v;
+
+	f->company_id = spi_i4(tup, td, 1, 0);
+	f->amount = spi_f8(tup, td, 2, &f->has_amount);
+	f->disc = spi_f8(tup, td, 3, &f->has_disc);
+	f->margin = spi_f8(tup, td, 4, &f->has_margin);
+	f->npaths = spi_text_array(tup, td, 5, CurrentMemoryContext, &f->paths);
+	f->ntags = spi_int_array(tup, td, 6, CurrentMemoryContext, &f->tags);
+	v = SPI_getbinval(tup, td, 7, &isnull);
+	f->applicable = !isnull && DatumGetBool(v);
+}
+
+/* Returns the kept plan for (document type, lines?, need), preparing it on first use. */
+static SPIPlanPtr
+ap_plan(const RfOdoo *o, ApDoc d, int lines, int need)
+{
+	SPIPlanPtr *slot = &ap.plans[d][lines][need];
+
+	if (*slot == NULL)
+	{
+		Oid			argtype = INT4OID;
+		SPIPlanPtr	p = SPI_prepare(lines ? ap_lines_sql(o, d, need) : ap_facts_sql(o, d, need), 1, &argtype);
+
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare the %s facts query: %s", ap_doc_names[d],
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	return *slot;
+}
+
+/* Reads a record's facts with the kept plans of its document type; false if no such record. */
+static bool
+ap_read_facts(const RfOdoo *o, ApDoc d, int32 record_id, ApFacts *f)
+{
+	Datum		arg = Int32GetDatum(record_id);
+	bool		found;
+	MemoryContext outer = CurrentMemoryContext;
+	int			need = ap.need[d];
+
+	if (ap.plan_nsp != o->nsp || ap.plan_version != o->version)
+	{
+		for (int i = 0; i < AP_NUM_DOCS; i++)
+			for (int l = 0; l < 2; l++)
+				for (int n = 0; n < 8; n++)
+				{
+					if (ap.plans[i][l][n])
+						SPI_freeplan(ap.plans[i][l][n]);
+					ap.plans[i][l][n] = NULL;
+				}
+		ap.plan_nsp = o->nsp;
+		ap.plan_version = o->version;
+	}
+	SPI_connect();
+	if (SPI_execute_plan(ap_plan(o, d, 0, need), &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: the %s facts query failed", ap_doc_names[d]);
+	found = SPI_processed == 1;
+	if (found)
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(outer);
+
+		ap_facts_from_row(f, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+		MemoryContextSwitchTo(spicxt);
+	}
+	if (found && ap_has_lines_query(d) && (need & AP_NEED_LINES))
+	{
+		double		sub = 0.0,
+					cost = 0.0;
+		bool		has;
+
+		if (SPI_execute_plan(ap_plan(o, d, 1, need), &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "retailflow: the %s lines query failed", ap_doc_names[d]);
+		f->paths = MemoryContextAlloc(outer, sizeof(char *) * Max(SPI_processed, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			double		v = spi_f8(tup, td, 1, &has);
+			char	   *path;
+
+			if (has && (!f->has_disc || v > f->disc))
+			{
+				f->disc = v;
+				f->has_disc = true;
+			}
+			sub += spi_f8(tup, td, 2, &has);
+			cost += spi_f8(tup, td, 3, &has);
+			path = SPI_getvalue(tup, td, 4);
+			if (path)
+				f->paths[f->npaths++] = MemoryContextStrdup(outer, path);
+		}
+		if (d == AP_SALE_ORDER && sub > 0)
+		{
+			f->margin = (sub - cost) / sub * 100.0;
+			f->has_margin = true;
+		}
+	}
+	SPI_finish();
+	return found;
+}
+
+/* Formats a number with thousands separators and 2 decimals: 1,250.00. */
+static void
+ap_append_amount(StringInfo buf, double v)
+{
+	char		raw[64];
+	char	   *p;
+	char	   *dot;
+	int			intlen,
+				lead;
+
+	snprintf(raw, sizeof(raw), "%.2f", fabs(v) < 0.005 ? 0.0 : v);
+	p = raw;
+	if (*p == '-')
+	{
+		appendStringInfoChar(buf, '-');
+		p++;
+	}
+	dot = strchr(p, '.');
+	intlen = dot ? (int) (dot - p) : (int) strlen(p);
+	lead = intlen % 3 == 0 ? 3 : intlen % 3;
+	appendBinaryStringInfo(buf, p, lead);
+	for (int i = lead; i < intlen; i += 3)
+	{
+		appendStringInfoChar(buf, ',');
+		appendBinaryStringInfo(buf, p + i, 3);
+	}
+	if (dot)
+		appendStringInfoString(buf, dot);
+}
+
+/* Adds the separator between reason parts. */
+static inline void
+ap_sep(StringInfo buf)
+{
+	if (buf->len > 0)
+		appendStringInfoString(buf, ", ");
+}
+
+/* Tolerance for comparing amounts and percentages read as float8. */
+#define AP_EPS 1e-9
+
+/* True if rule r matches facts f; fills reason (when not NULL) with the reason in words. */
+static bool
+ap_match(const ApRule *r, const ApFacts *f, ApDoc d, StringInfo reason)
+{
+	int			cat_hit = -1;
+	int			tag_hit = -1;
+
+	if (r->company_id != 0 && r->company_id != f->company_id)
+		return false;
+	if ((r->has_amin || r->has_amax) && !f->has_amount)
+		return false;
+	if (r->has_amin && f->amount < r->amin - AP_EPS)
+		return false;
+	if (r->has_amax && f->amount >= r->amax - AP_EPS)
+		return false;
+	if (r->has_disc && (!f->has_disc || f->disc <= r->max_disc + AP_EPS))
+		return false;
+	if (r->has_margin && (!f->has_margin || f->margin >= r->min_margin - AP_EPS))
+		return false;
+	if (r->has_risk && (!f->has_risk || f->risk < r->min_risk - AP_EPS))
+		return false;
+	if (r->cat_path)
+	{
+		for (int i = 0; i < f->npaths && cat_hit < 0; i++)
+			if (f->paths[i] && strncmp(f->paths[i], r->cat_path, r->cat_pathlen) == 0)
+				cat_hit = i;
+		if (cat_hit < 0)
+			return false;
+	}
+	if (r->ntags > 0)
+	{
+		for (int i = 0; i < r->ntags && tag_hit < 0; i++)
+			for (int j = 0; j < f->ntags; j++)
+				if (r->tags[i] == f->tags[j])
+				{
+					tag_hit = i;
+					break;
+				}
+		if (tag_hit < 0)
+			return false;
+	}
+	if (reason == NULL)
+		return true;
+
+	resetStringInfo(reason);
+	if (r->has_amin || r->has_amax)
+	{
+		appendStringInfo(reason, "%s ", ap_doc_labels[d]);
+		ap_append_amount(reason, f->amount);
+		if (r->has_amin && r->has_amax)
+		{
+			appendStringInfoString(reason, " between ");
+			ap_append_amount(reason, r->amin);
+			appendStringInfoString(reason, " and ");
+			ap_append_amount(reason, r->amax);
+		}
+		else if (r->has_amin)
+		{
+			appendStringInfoString(reason, fabs(f->amount - r->amin) <= AP_EPS ? " at " : " above ");
+			ap_append_amount(reason, r->amin);
+		}
+		else
+		{
+			appendStringInfoString(reason, " below ");
+			ap_append_amount(reason, r->amax);
+		}
+	}
+	if (r->has_disc)
+	{
+		ap_sep(reason);
+		appendStringInfoString(reason, "line discount ");
+		ap_append_amount(reason, f->disc);
+		appendStringInfoString(reason, "% above ");
+		ap_append_amount(reason, r->max_disc);
+		appendStringInfoChar(reason, '%');
+	}
+	if (r->has_margin)
+	{
+		ap_sep(reason);
+		appendStringInfoString(reason, "margin ");
+		ap_append_amount(reason, f->margin);
+		appendStringInfoString(reason, "% below ");
+		ap_append_amount(reason, r->min_margin);
+		appendStringInfoChar(reason, '%');
+	}
+	if (r->cat_path)
+	{
+		ap_sep(reason);
+		appendStringInfo(reason, "product in category %s", r->cat_name);
+	}
+	if (r->ntags > 0)
+	{
+		ap_sep(reason);
+		appendStringInfo(reason, "partner tagged %s",
+						 r->tag_names && r->tag_names[tag_hit] ? r->tag_names[tag_hit] : "?");
+	}
+	if (r->has_risk)
+	{
+		ap_sep(reason);
+		appendStringInfoString(reason, "risk score ");
+		ap_append_amount(reason, f->risk);
+		appendStringInfoString(reason, fabs(f->risk - r->min_risk) <= AP_EPS ? " at " : " above ");
+		ap_append_amount(reason, r->min_risk);
+	}
+	if (reason->len == 0)
+		appendStringInfo(reason, "every %s", ap_doc_labels[d]);
+	if (r->company_id != 0)
+		appendStringInfo(reason, " (company %d)", r->company_id);
+	return true;
+}
+
+/* Emits one result row per matching rule, in approval order. */
+static void
+ap_emit_matches(FunctionCallInfo fcinfo, ApDoc d, const ApFacts *f)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StringInfoData reason;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!f->applicable)
+		return;
+	initStringInfo(&reason);
+	for (int i = 0; i < ap.nrules[d]; i++)
+	{
+		const ApRule *r = &ap.rules[d][i];
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
+
+		if (!ap_match(r, f, d, &reason))
+			continue;
+		values[0] = Int32GetDatum(r->id);
+		values[1] = CStringGetTextDatum(r->name);
+		values[2] = Int32GetDatum(r->level);
+		values[3] = Int32GetDatum(r->sequence);
+		values[4] = Int32GetDatum(r->group_id);
+		if (r->has_sla)
+			values[5] = IntervalPGetDatum(&r->sla);
+		else
+			nulls[5] = true;
+		values[6] = CStringGetTextDatum(reason.data);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/* Raises 22004 for a NULL document type. */
+static void
+ap_check_doc_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("document_type must not be null"),
+				 errdetail("Approvals apply to sale.order, sale.order.line, purchase.order, account.move and stock.quant.")));
+}
+
+/*
+ * retailflow.required_approvals(document_type, record_id): the active rules
+ * the Odoo record matches, with the reason in words, by level, sequence, id.
+ */
+Datum
+rf_required_approvals(PG_FUNCTION_ARGS)
+{
+	ApDoc		d;
+	int32		record_id;
+	const RfOdoo *o;
+	ApFacts		f;
+
+	ap_check_doc_arg(fcinfo);
+	d = ap_doc_from_text(PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("record_id must not be null"),
+				 errhint("Pass the id of the %s record, or use the jsonb form for what-if facts.", ap_doc_names[d])));
+	record_id = PG_GETARG_INT32(1);
+	o = RfOdooRequire(ap_doc_tables(d));
+	ap_ensure_rules(o);
+
+	memset(&f, 0, sizeof(f));
+	/* No active rule for this type: nothing can match, the record is not read. */
+	if (ap.nrules[d] == 0)
+	{
+		InitMaterializedSRF(fcinfo, 0);
+		return (Datum) 0;
+	}
+	if (!ap_read_facts(o, d, record_id, &f))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %d does not exist", ap_doc_names[d], record_id),
+				 errdetail("There is no row with id %d in %s.", record_id,
+						   d == AP_SALE_ORDER_LINE ? "sale_order_line" :
+						   d == AP_SALE_ORDER ? "sale_order" :
+						   d == AP_PURCHASE_ORDER ? "purchase_order" :
+						   d == AP_ACCOUNT_MOVE ? "account_move" : "stock_quant")));
+	ap_emit_matches(fcinfo, d, &f);
+	return (Datum) 0;
+}
+
+/*
+ * retailflow.required_approvals(document_type, facts jsonb): what-if
+ * evaluation.  Keys: company_id, amount, discount, margin, risk_score
+ * (numbers), product_category_ids and partner_category_ids (arrays of ids).
+ */
+Datum
+rf_required_approvals_facts(PG_FUNCTION_ARGS)
+{
+	ApDoc		d;
+	const RfOdoo *o;
+	ApFacts		f;
+	Datum		arg;
+	Oid			argtype = JSONBOID;
+	const char *nsp;
+	TupleDesc	td;
+	HeapTuple	tup;
+	char	   *bad;
+	int32		badcat;
+	bool		has;
+	MemoryContext outer = CurrentMemoryContext;
+
+	ap_check_doc_arg(fcinfo);
+	d = ap_doc_from_text(PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("facts must not be null"),
+				 errhint("Pass a json object such as '{\"amount\": 1250, \"company_id\": 1}'.")));
+	arg = PG_GETARG_DATUM(1);
+	o = RfOdooRequire(ap_doc_tables(d));
+	ap_ensure_rules(o);
+	nsp = quote_identifier(get_namespace_name(o->nsp));
+
+	memset(&f, 0, sizeof(f));
+	f.applicable = true;
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf(
+									   "SELECT jsonb_typeof($1), "
+									   "(SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(CASE WHEN jsonb_typeof($1) = 'object' THEN $1 ELSE '{}' END) k "
+									   "  WHERE k NOT IN ('company_id', 'amount', 'discount', 'margin', 'risk_score', 'product_category_ids', 'partner_category_ids')), "
+									   "(SELECT min(x::int) FROM jsonb_array_elements_text(coalesce($1 -> 'product_category_ids', '[]')) x "
+									   "  WHERE NOT EXISTS (SELECT 1 FROM %s.product_category c WHERE c.id = x::int)) ",
+									   nsp),
+							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read the facts");
+	td = SPI_tuptable->tupdesc;
+	tup = SPI_tuptable->vals[0];
+	bad = SPI_getvalue(tup, td, 1);
+	if (!bad || strcmp(bad, "object") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("facts must be a json object, not %s", bad ? bad : "null"),
+				 errhint("For example '{\"amount\": 1250, \"company_id\": 1, \"partner_category_ids\": [1]}'.")));
+	bad = SPI_getvalue(tup, td, 2);
+	if (bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown fact: %s", bad),
+				 errdetail("Known facts: company_id, amount, discount, margin, risk_score, product_category_ids, partner_category_ids.")));
+	badcat = spi_i4(tup, td, 3, 0);
+	if (badcat)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("product_category %d does not exist", badcat)));
+	if (SPI_execute_with_args(psprintf(
+									   "SELECT ($1 ->> 'company_id')::int, ($1 ->> 'amount')::float8, ($1 ->> 'discount')::float8, "
+									   "($1 ->> 'margin')::float8, "
+									   "(SELECT array_agg(c.parent_path::text) FROM %s.product_category c "
+									   "  WHERE c.id IN (SELECT x::int FROM jsonb_array_elements_text(coalesce($1 -> 'product_category_ids', '[]')) x)), "
+									   "(SELECT array_agg(x::int) FROM jsonb_array_elements_text(coalesce($1 -> 'partner_category_ids', '[]')) x), "
+									   "true, ($1 ->> 'risk_score')::float8", nsp),
+							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read the facts");
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(outer);
+
+		ap_facts_from_row(&f, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+		f.risk = spi_f8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &has);
+		f.has_risk = has;
+		MemoryContextSwitchTo(spicxt);
+	}
+	SPI_finish();
+	if ((f.has_amount && f.amount < 0) || (f.has_disc && (f.disc < 0 || f.disc > 100)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("amount must not be negative and discount must be between 0 and 100"),
+				 errdetail("Amounts are absolute values in company currency; discounts are percentages.")));
+	ap_emit_matches(fcinfo, d, &f);
+	return (Datum) 0;
+}
