@@ -21,6 +21,8 @@ _PG_init(void)
 {
 	OdooCatalogInit();
 	AvailabilityInit();
+	OutboxCaptureInit();
+	WebhookWorkerInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

@@ -76,4 +76,8 @@ extern int	RfFloatCompare(double a, double b, double rounding);
 /* availability.c */
 extern void AvailabilityInit(void);
 
+/* webhooks (outbox_capture.c, worker.c) */
+extern void OutboxCaptureInit(void);
+extern void WebhookWorkerInit(void);
+
 #endif							/* RETAILFLOW_H */
