@@ -23,6 +23,8 @@ _PG_init(void)
 	AvailabilityInit();
 	ConflictsInit();
 	ApprovalsInit();
+	OutboxCaptureInit();
+	WebhookWorkerInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

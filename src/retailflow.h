@@ -80,5 +80,8 @@ extern void AvailabilityInit(void);
 extern void ConflictsInit(void);
 /* approvals.c */
 extern void ApprovalsInit(void);
+/* webhooks (outbox_capture.c, worker.c) */
+extern void OutboxCaptureInit(void);
+extern void WebhookWorkerInit(void);
 
 #endif							/* RETAILFLOW_H */

@@ -1,7 +1,10 @@
 -- 05_outbox.sql: the transactional outbox every concern writes events to.
 -- An event row exists if and only if the transaction that emitted it
 -- committed; background workers (webhook delivery) read it after commit.
--- retailflow.emit() is the one entry point for events from SQL and C.
+-- retailflow.emit() is the one entry point for events from SQL and C; it
+-- also fans the event out to the matching webhook endpoints (one
+-- retailflow.delivery row per endpoint, tables in 30_webhooks.sql) and
+-- wakes the delivery workers when the transaction commits.
 
 -- Known event types; emit() refuses others.  Each concern registers its own.
 CREATE TABLE retailflow.event_type (
@@ -21,6 +24,22 @@ CREATE TABLE retailflow.outbox (
 );
 COMMENT ON TABLE retailflow.outbox IS 'Transactional outbox: one row per committed business event';
 CREATE INDEX outbox_record_idx ON retailflow.outbox (model, record_id, id);
+CREATE INDEX outbox_created_idx ON retailflow.outbox (created_at);
+
+-- Which events are captured: a row with enabled = false switches an event
+-- type off (capture triggers and emit() then write nothing for it).
+CREATE TABLE retailflow.subscription (
+    event_type  text PRIMARY KEY REFERENCES retailflow.event_type (name) ON DELETE CASCADE,
+    enabled     boolean NOT NULL DEFAULT true
+);
+COMMENT ON TABLE retailflow.subscription IS
+  'Captured event types: enabled = false stops capture of that type (no row means enabled)';
+
+-- Sets the "events committed" flag the commit callback turns into a worker wake-up.
+CREATE FUNCTION retailflow.wake_workers_at_commit()
+RETURNS void
+AS 'MODULE_PATHNAME', 'rf_wake_workers_at_commit'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION retailflow.emit(event_type text, model text, record_id integer, data jsonb DEFAULT '{}'::jsonb)
 RETURNS bigint
@@ -29,6 +48,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_id bigint;
+    size   integer;
 BEGIN
     IF event_type IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'event_type and model must not be null'
@@ -46,9 +66,27 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'The data becomes the "data" member of the webhook payload.';
     END IF;
+    size := octet_length(coalesce(data, '{}'::jsonb)::text);
+    IF size > 16384 THEN
+        RAISE EXCEPTION 'event data too large: % bytes', size
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = 'Event data is limited to 16384 bytes of JSON so that every webhook body stays under 20 kB.',
+                  HINT = 'Send identifiers and key fields; receivers fetch the rest from Odoo.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM retailflow.subscription s
+               WHERE s.event_type = emit.event_type AND NOT s.enabled) THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO retailflow.outbox (event_type, model, record_id, data)
     VALUES (event_type, model, record_id, coalesce(data, '{}'::jsonb))
     RETURNING id INTO new_id;
+    INSERT INTO retailflow.delivery (event_id, endpoint_id, model, record_id)
+    SELECT new_id, e.id, emit.model, emit.record_id
+    FROM retailflow.endpoint e
+    WHERE e.active AND retailflow.filter_match(e.event_filters, emit.event_type);
+    IF FOUND THEN
+        PERFORM retailflow.wake_workers_at_commit();
+    END IF;
     RETURN new_id;
 END
 $$;
@@ -57,4 +95,6 @@ COMMENT ON FUNCTION retailflow.emit(text, text, integer, jsonb) IS
 
 REVOKE ALL ON TABLE retailflow.outbox FROM PUBLIC;
 REVOKE ALL ON TABLE retailflow.event_type FROM PUBLIC;
+REVOKE ALL ON TABLE retailflow.subscription FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.emit(text, text, integer, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.wake_workers_at_commit() FROM PUBLIC;

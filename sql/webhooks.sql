@@ -1,0 +1,140 @@
+-- webhooks: the transactional outbox and webhook configuration: capture
+-- triggers on Odoo tables (only when the watched column changed, nothing for
+-- rolled-back transactions), payloads, fan-out to endpoints by filter,
+-- subscriptions, endpoint validation, secrets hidden from PUBLIC, emit()
+-- and redeliver() bad input, webhook_stats, and clean DROP EXTENSION.
+CREATE DATABASE rf_t_webhooks TEMPLATE rf_tiny;
+\c rf_t_webhooks
+SET client_min_messages = warning;
+-- capture triggers are attached to the five Odoo tables
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname = 'retailflow_capture' ORDER BY 1;
+-- endpoints: one for everything, one for sale orders only
+INSERT INTO retailflow.endpoint (name, url, secret, event_filters)
+VALUES ('all', 'http://127.0.0.1:9/all', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{*}'),
+       ('sales', 'https://hooks.example.com/odoo?x=1', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{sale.order.*}');
+-- a sale order reset, confirmed then cancelled; unrelated changes emit nothing
+SELECT min(id) AS so FROM sale_order WHERE state = 'sale' \gset
+UPDATE sale_order SET state = 'draft' WHERE id = :so;
+UPDATE sale_order SET note = 'changed' WHERE id = :so;
+UPDATE sale_order SET state = 'draft' WHERE id = :so;
+UPDATE sale_order SET state = 'sale' WHERE id = :so;
+UPDATE sale_order SET state = 'cancel' WHERE id = :so;
+-- a rolled-back change leaves no event
+BEGIN;
+UPDATE sale_order SET state = 'sale' WHERE id = :so;
+ROLLBACK;
+SELECT event_type, model, record_id = :so AS same_record,
+       data->>'old_state' AS old_state, data->>'new_state' AS new_state,
+       data ? 'name' AS has_name, data ? 'partner_id' AS has_partner, data ? 'amount_total' AS has_amount
+FROM retailflow.outbox ORDER BY id;
+-- pickings, purchase orders
+SELECT min(id) AS pick FROM stock_picking WHERE state = 'assigned' \gset
+UPDATE stock_picking SET state = 'done' WHERE id = :pick;
+SELECT min(id) AS po FROM purchase_order WHERE state = 'purchase' \gset
+UPDATE purchase_order SET state = 'draft' WHERE id = :po;
+UPDATE purchase_order SET state = 'to approve' WHERE id = :po;
+UPDATE purchase_order SET state = 'purchase' WHERE id = :po;
+-- refunds: only a credit note moving to posted; invoices do not count
+SELECT min(id) AS inv FROM account_move WHERE move_type = 'out_invoice' AND state = 'draft' \gset
+SELECT min(id) AS refund FROM account_move WHERE move_type = 'out_refund' AND state = 'draft' \gset
+UPDATE account_move SET state = 'posted' WHERE id = :inv;
+UPDATE account_move SET state = 'cancel' WHERE id = :refund;
+UPDATE account_move SET state = 'posted' WHERE id = :refund;
+UPDATE account_move SET ref = 'again' WHERE id = :refund;
+SELECT event_type, model, data->>'old_state' AS old_state, data->>'new_state' AS new_state, data->>'move_type' AS move_type
+FROM retailflow.outbox WHERE model <> 'sale.order' ORDER BY id;
+-- stock.low: the warehouse's free quantity of a product with an orderpoint falls below its minimum
+SELECT op.id AS op, op.product_id AS product, op.warehouse_id AS wh, op.product_min_qty AS minq,
+       (SELECT q.id FROM stock_quant q JOIN stock_location l ON l.id = q.location_id
+        WHERE q.product_id = op.product_id AND l.usage = 'internal' AND l.parent_path LIKE vl.parent_path || '%'
+        ORDER BY q.quantity DESC, q.id LIMIT 1) AS quant,
+       (SELECT sum(q.quantity - q.reserved_quantity) FROM stock_quant q JOIN stock_location l ON l.id = q.location_id
+        WHERE q.product_id = op.product_id AND l.usage = 'internal' AND l.parent_path LIKE vl.parent_path || '%') AS free
+FROM stock_warehouse_orderpoint op
+JOIN stock_warehouse w ON w.id = op.warehouse_id
+JOIN stock_location vl ON vl.id = w.view_location_id
+WHERE op.active AND op.product_min_qty > 0
+  AND (SELECT sum(q.quantity - q.reserved_quantity) FROM stock_quant q JOIN stock_location l ON l.id = q.location_id
+       WHERE q.product_id = op.product_id AND l.usage = 'internal' AND l.parent_path LIKE vl.parent_path || '%') > op.product_min_qty + 1
+ORDER BY op.id LIMIT 1 \gset
+-- raising stock or a drop that stays at or above the minimum emits nothing
+UPDATE stock_quant SET quantity = quantity + 5 WHERE id = :quant;
+UPDATE stock_quant SET quantity = quantity - 5 - (:free - :minq) WHERE id = :quant;
+SELECT count(*) AS low_events FROM retailflow.outbox WHERE event_type = 'stock.low';
+-- one more unit reserved crosses below the minimum; reserving more does not repeat it
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 1 WHERE id = :quant;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 1 WHERE id = :quant;
+SELECT event_type, model, record_id = :product AS product_ok, (data->>'warehouse_id')::int = :wh AS wh_ok,
+       (data->>'orderpoint_id')::int = :op AS op_ok, (data->>'free_qty')::numeric = :minq - 1 AS below,
+       (data->>'previous_free_qty')::numeric = :minq AS was_at_min, data->>'model' AS data_model
+FROM retailflow.outbox WHERE event_type = 'stock.low' ORDER BY id;
+-- fan-out: "all" gets every event, "sales" only sale.order.*
+SELECT e.name, count(d.id) AS deliveries, count(*) FILTER (WHERE d.state = 'pending') AS pending
+FROM retailflow.endpoint e LEFT JOIN retailflow.delivery d ON d.endpoint_id = e.id GROUP BY e.name ORDER BY 1;
+-- subscriptions switch an event type off
+INSERT INTO retailflow.subscription VALUES ('stock.picking.cancelled', false);
+UPDATE stock_picking SET state = 'cancel' WHERE id = :pick;
+SELECT count(*) AS cancelled_pickings FROM retailflow.outbox WHERE event_type = 'stock.picking.cancelled';
+SELECT retailflow.emit('stock.picking.cancelled', 'stock.picking', 1, '{}') IS NULL AS skipped;
+-- emit() from SQL, with its data object and defaults
+SELECT retailflow.emit('retailflow.test', 'retailflow', NULL, '{"message": "hi"}') > 0 AS emitted;
+SELECT event_type, model, record_id, data FROM retailflow.outbox WHERE event_type = 'retailflow.test';
+-- bad input to emit()
+SELECT rft.err($$SELECT retailflow.emit('no.such.type', 'x', 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit(NULL, 'x', 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '[1, 2]')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, jsonb_build_object('blob', repeat('x', 17000)))$$);
+-- bad endpoints
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'ftp://example.com/x', retailflow.generate_secret())$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://exa mple.com/x', retailflow.generate_secret())$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://user:pw@example.com/x', retailflow.generate_secret())$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://example.com/x', 'secret')$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://example.com/x', 'whsec_c2hvcnQ=')$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, event_filters) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), '{Sale.Order}')$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, event_filters) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), '{}')$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), '["a"]')$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), '{"X-Team": 1}')$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), '{"webhook-id": "x"}')$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, timeout_ms) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), 10)$$);
+SET retailflow.webhook_allowed_hosts = 'localhost, .example.com';
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://evil.test/x', retailflow.generate_secret())$$);
+INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e2', 'https://a.example.com/x', retailflow.generate_secret(), '{"X-Team": "ops"}');
+RESET retailflow.webhook_allowed_hosts;
+SELECT retailflow.generate_secret() ~ '^whsec_[A-Za-z0-9+/]{43}=$' AS secret_shape;
+SELECT retailflow.filter_match('{sale.order.*}', 'sale.order.confirmed') AS m1,
+       retailflow.filter_match('{sale.order.*}', 'sale.orderx') AS m2,
+       retailflow.filter_match('{*.cancelled,stock.low}', 'stock.picking.cancelled') AS m3;
+-- redeliver(): dead rows go back to pending; bad ids are errors
+UPDATE retailflow.delivery SET state = 'dead', attempts = 12, last_error = 'HTTP 500'
+WHERE id = (SELECT min(id) FROM retailflow.delivery);
+SELECT retailflow.redeliver((SELECT min(id) FROM retailflow.delivery)) AS redelivered;
+SELECT state, attempts FROM retailflow.delivery WHERE id = (SELECT min(id) FROM retailflow.delivery);
+SELECT rft.err('SELECT retailflow.redeliver(NULL)');
+SELECT rft.err('SELECT retailflow.redeliver(-1)');
+SELECT retailflow.redeliver_dead() AS none_dead;
+-- stats per endpoint
+SELECT name, pending, in_flight, delivered, retrying, dead, circuit FROM retailflow.webhook_stats ORDER BY endpoint_id;
+-- secrets: PUBLIC sees endpoint_public only
+CREATE ROLE rf_webhooks_reader;
+GRANT USAGE ON SCHEMA retailflow, rft TO rf_webhooks_reader;
+SET ROLE rf_webhooks_reader;
+SELECT rft.err('SELECT secret FROM retailflow.endpoint');
+SELECT rft.err('SELECT * FROM retailflow.delivery');
+SELECT rft.err('SELECT * FROM retailflow.webhook_stats');
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '{}')$$);
+SELECT name, url, event_filters FROM retailflow.endpoint_public ORDER BY id;
+RESET ROLE;
+-- a capture trigger attached by hand refuses to run as anything but an update row trigger
+CREATE TABLE t_bad (id int, state text);
+CREATE TRIGGER t_bad AFTER INSERT ON t_bad FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger('state', 'x');
+SELECT rft.err('INSERT INTO t_bad VALUES (1, $$a$$)');
+DROP TABLE t_bad;
+REVOKE USAGE ON SCHEMA retailflow, rft FROM rf_webhooks_reader;
+-- DROP EXTENSION leaves Odoo's tables clean; attach() restores capture
+DROP EXTENSION retailflow;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'retailflow%';
+CREATE EXTENSION retailflow;
+SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgname = 'retailflow_capture';
+\c rf_regression
+DROP DATABASE rf_t_webhooks;
+DROP ROLE rf_webhooks_reader;

@@ -1,0 +1,433 @@
+/*
+ * http_transport.c
+ *	  Owns HTTP delivery with the libcurl multi interface: a fixed pool of
+ *	  request slots (easy handles reused, connections kept alive in the
+ *	  multi handle's cache, at most N per host), curl's sockets waited on in
+ *	  one WaitEventSet together with the worker's latch and postmaster
+ *	  death, and completed requests handed back as RfHttpResult.
+ *	  The curl callbacks never ereport or allocate: they only copy into
+ *	  preallocated slots and tables and set flags; the WaitEventSet is
+ *	  rebuilt (outside the callbacks) when curl's socket set changed.
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "webhooks.h"
+
+#define RF_MAX_SOCKETS 4096
+
+typedef struct Slot
+{
+	bool		used;
+	CURL	   *easy;
+	struct curl_slist *hdrs;
+	char	   *body;
+	instr_time	start;
+	RfHttpResult res;
+	char		errbuf[CURL_ERROR_SIZE];
+} Slot;
+
+typedef struct SockEntry
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN/OUT/INOUT */
+} SockEntry;
+
+static CURLM *multi = NULL;
+static Slot *slots = NULL;
+static int	nslots = 0;
+static int	nused = 0;
+
+static SockEntry socks[RF_MAX_SOCKETS];
+static int	nsocks = 0;
+static bool socks_changed = true;
+static bool socks_overflow = false;
+
+static long timer_ms = -1;		/* curl's requested timeout, -1 none */
+static instr_time timer_set_at;
+
+static RfHttpResult *done = NULL;
+static int	ndone = 0;
+
+static WaitEventSet *wes = NULL;
+static MemoryContext wes_cxt = NULL;
+
+/* curl socket callback: records what curl wants on the socket (no ereport). */
+static int
+socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	int			i;
+
+	for (i = 0; i < nsocks; i++)
+		if (socks[i].fd == s)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < nsocks)
+		{
+			socks[i] = socks[nsocks - 1];
+			nsocks--;
+			socks_changed = true;
+		}
+		return 0;
+	}
+	if (i == nsocks)
+	{
+		if (nsocks >= RF_MAX_SOCKETS)
+		{
+			socks_overflow = true;
+			return 0;
+		}
+		nsocks++;
+		socks[i].fd = s;
+		socks[i].what = 0;
+	}
+	if (socks[i].what != what)
+	{
+		socks[i].what = what;
+		socks_changed = true;
+	}
+	return 0;
+}
+
+/* curl timer callback: remembers when curl wants to be called again (no ereport). */
+static int
+timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	timer_ms = timeout_ms;
+	INSTR_TIME_SET_CURRENT(timer_set_at);
+	return 0;
+}
+
+/* Response body callback: discards the body. */
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	return size * nmemb;
+}
+
+/* Response header callback: copies Retry-After (delay-seconds form) into the slot. */
+static size_t
+header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	Slot	   *slot = (Slot *) userdata;
+	size_t		n = size * nitems;
+
+	if (n > 12 && pg_strncasecmp(buffer, "retry-after:", 12) == 0)
+	{
+		size_t		i = 12;
+		long		v = 0;
+		bool		digits = false;
+
+		while (i < n && (buffer[i] == ' ' || buffer[i] == '\t'))
+			i++;
+		while (i < n && buffer[i] >= '0' && buffer[i] <= '9' && v < 1000000000L)
+		{
+			v = v * 10 + (buffer[i] - '0');
+			digits = true;
+			i++;
+		}
+		if (digits)
+			slot->res.retry_after = (int) v;
+	}
+	return n;
+}
+
+/* Creates the multi handle and `capacity` request slots; false if curl fails. */
+bool
+RfHttpInit(int capacity, int max_host_connections)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		return false;
+	multi = curl_multi_init();
+	if (multi == NULL)
+		return false;
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) max_host_connections);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) Max(capacity, 16));
+	slots = MemoryContextAllocZero(TopMemoryContext, sizeof(Slot) * capacity);
+	done = MemoryContextAllocZero(TopMemoryContext, sizeof(RfHttpResult) * capacity);
+	nslots = capacity;
+	wes_cxt = AllocSetContextCreate(TopMemoryContext, "retailflow wait set", ALLOCSET_SMALL_SIZES);
+	return true;
+}
+
+/* Changes the per-host connection limit (after a reload). */
+void
+RfHttpSetMaxHostConnections(int n)
+{
+	if (multi)
+		curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) n);
+}
+
+/* Aborts every request and frees curl's handles. */
+void
+RfHttpShutdown(void)
+{
+	int			i;
+
+	if (multi == NULL)
+		return;
+	for (i = 0; i < nslots; i++)
+	{
+		if (slots[i].used)
+			curl_multi_remove_handle(multi, slots[i].easy);
+		if (slots[i].easy)
+			curl_easy_cleanup(slots[i].easy);
+		if (slots[i].hdrs)
+			curl_slist_free_all(slots[i].hdrs);
+		if (slots[i].body)
+			free(slots[i].body);
+	}
+	curl_multi_cleanup(multi);
+	multi = NULL;
+	nused = 0;
+	ndone = 0;
+}
+
+/* Number of requests in flight. */
+int
+RfHttpInFlight(void)
+{
+	return nused;
+}
+
+/* Number of requests in flight to one endpoint. */
+int
+RfHttpInFlightFor(int endpoint_id)
+{
+	int			i,
+				n = 0;
+
+	for (i = 0; i < nslots; i++)
+		if (slots[i].used && slots[i].res.endpoint_id == endpoint_id)
+			n++;
+	return n;
+}
+
+/* Starts one POST; takes ownership of req->body.  False when no slot is free. */
+bool
+RfHttpSubmit(const RfHttpRequest *req)
+{
+	Slot	   *slot = NULL;
+	int			i;
+	CURL	   *e;
+
+	for (i = 0; i < nslots; i++)
+		if (!slots[i].used)
+		{
+			slot = &slots[i];
+			break;
+		}
+	if (slot == NULL)
+		return false;
+	if (slot->easy == NULL)
+	{
+		slot->easy = curl_easy_init();
+		if (slot->easy == NULL)
+			return false;
+	}
+	else
+		curl_easy_reset(slot->easy);
+	if (slot->hdrs)
+		curl_slist_free_all(slot->hdrs);
+	slot->hdrs = NULL;
+	if (slot->body)
+		free(slot->body);
+	slot->body = (char *) req->body;
+	memset(&slot->res, 0, sizeof(slot->res));
+	slot->res.delivery_id = req->delivery_id;
+	slot->res.endpoint_id = req->endpoint_id;
+	slot->res.retry_after = -1;
+	slot->res.created_epoch = req->created_epoch;
+	slot->res.attempts = req->attempts;
+	slot->errbuf[0] = '\0';
+	for (i = 0; i < req->nheaders; i++)
+		slot->hdrs = curl_slist_append(slot->hdrs, req->headers[i]);
+
+	e = slot->easy;
+	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, slot->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->bodylen);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, slot->hdrs);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->tls_verify ? 2L : 0L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, slot->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, slot);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, slot);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "retailflow-webhooks/1.0");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (curl_multi_add_handle(multi, e) != CURLM_OK)
+		return false;
+	INSTR_TIME_SET_CURRENT(slot->start);
+	slot->used = true;
+	nused++;
+	return true;
+}
+
+/* Moves finished transfers from curl into the done list and frees their slots. */
+static void
+harvest(void)
+{
+	CURLMsg    *msg;
+	int			left;
+
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	{
+		Slot	   *slot = NULL;
+		instr_time	now;
+		RfHttpResult *r;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &slot);
+		if (slot == NULL || !slot->used)
+			continue;
+		r = &slot->res;
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
+		else
+		{
+			r->status = 0;
+			strlcpy(r->error, slot->errbuf[0] ? slot->errbuf : curl_easy_strerror(msg->data.result),
+					sizeof(r->error));
+		}
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, slot->start);
+		r->seconds = INSTR_TIME_GET_DOUBLE(now);
+		r->done_epoch = ((double) GetCurrentTimestamp()) / 1000000.0 +
+			((double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+		curl_multi_remove_handle(multi, msg->easy_handle);
+		done[ndone++] = *r;
+		slot->used = false;
+		nused--;
+		free(slot->body);
+		slot->body = NULL;
+	}
+}
+
+/* Rebuilds the WaitEventSet from the latch, postmaster death and curl's sockets. */
+static void
+rebuild_wait_set(void)
+{
+	int			i;
+
+	if (wes)
+		FreeWaitEventSet(wes);
+	wes = NULL;
+	MemoryContextReset(wes_cxt);
+	wes = CreateWaitEventSet(wes_cxt, nsocks + 2);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (i = 0; i < nsocks; i++)
+	{
+		uint32		ev = 0;
+
+		if (socks[i].what & CURL_POLL_IN)
+			ev |= WL_SOCKET_READABLE;
+		if (socks[i].what & CURL_POLL_OUT)
+			ev |= WL_SOCKET_WRITEABLE;
+		if (ev == 0)
+			continue;
+		AddWaitEventToSet(wes, ev, socks[i].fd, NULL, (void *) (intptr_t) socks[i].fd);
+	}
+	socks_changed = false;
+}
+
+/*
+ * Waits up to max_timeout_ms (or less when curl needs a timer) for the
+ * latch or curl's sockets, drives curl and collects finished transfers.
+ * The latch is reset here; the caller checks its interrupt flags.
+ */
+void
+RfHttpWait(long max_timeout_ms, uint32 wait_event_info)
+{
+	WaitEvent	events[64];
+	long		timeout = max_timeout_ms;
+	int			n,
+				i,
+				running;
+
+	if (multi == NULL)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, max_timeout_ms, wait_event_info);
+		ResetLatch(MyLatch);
+		return;
+	}
+	if (timer_ms >= 0)
+	{
+		instr_time	now;
+		long		elapsed;
+
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, timer_set_at);
+		elapsed = (long) INSTR_TIME_GET_MILLISEC(now);
+		timeout = Min(timeout, Max(0, timer_ms - elapsed));
+	}
+	if (socks_overflow)
+		timeout = Min(timeout, 10);
+	if (socks_changed || wes == NULL)
+		rebuild_wait_set();
+	n = WaitEventSetWait(wes, timeout, events, lengthof(events), wait_event_info);
+	for (i = 0; i < n; i++)
+	{
+		if (events[i].events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			continue;
+		}
+		if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+		{
+			int			mask = 0;
+
+			if (events[i].events & WL_SOCKET_READABLE)
+				mask |= CURL_CSELECT_IN;
+			if (events[i].events & WL_SOCKET_WRITEABLE)
+				mask |= CURL_CSELECT_OUT;
+			curl_multi_socket_action(multi, (curl_socket_t) (intptr_t) events[i].user_data, mask, &running);
+		}
+	}
+	/* fire curl's timer when it is due (or whenever the socket table overflowed) */
+	if (timer_ms >= 0 || socks_overflow)
+	{
+		instr_time	now;
+
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, timer_set_at);
+		if (socks_overflow || (long) INSTR_TIME_GET_MILLISEC(now) >= timer_ms)
+		{
+			timer_ms = -1;
+			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		}
+	}
+	harvest();
+}
+
+/* Hands back up to max finished requests; returns how many. */
+int
+RfHttpCollect(RfHttpResult *out, int max)
+{
+	int			n = Min(max, ndone);
+
+	memcpy(out, done, sizeof(RfHttpResult) * n);
+	if (n < ndone)
+		memmove(done, done + n, sizeof(RfHttpResult) * (ndone - n));
+	ndone -= n;
+	return n;
+}

@@ -1,0 +1,307 @@
+/*
+ * outbox_capture.c
+ *	  Owns the capture side of the transactional outbox: the C row trigger
+ *	  retailflow.capture_trigger(kind, model) that turns Odoo state changes
+ *	  into outbox events (state changes of sale_order, stock_picking and
+ *	  purchase_order, posted refunds of account_move, stock.low on
+ *	  stock_quant), the fan-out of each event to the matching endpoints, and
+ *	  the commit callback that wakes the delivery workers when a transaction
+ *	  that wrote deliveries commits.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "retailflow.h"
+#include "webhooks.h"
+
+PG_FUNCTION_INFO_V1(rf_capture_trigger);
+PG_FUNCTION_INFO_V1(rf_wake_workers_at_commit);
+
+/* Did the current transaction write deliveries?  Reset at end of transaction. */
+static bool wake_at_commit = false;
+
+static SPIPlanPtr enqueue_plan = NULL;
+static SPIPlanPtr low_plan = NULL;
+static char *low_plan_schema = NULL;
+
+/* Commit callback: wakes the workers once the transaction's events are visible. */
+static void
+capture_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit)
+				RfWakeWorkers();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Registers the commit callback. */
+void
+OutboxCaptureInit(void)
+{
+	RegisterXactCallback(capture_xact_callback, NULL);
+}
+
+/* SQL: retailflow.wake_workers_at_commit(): wake the workers when this transaction commits. */
+Datum
+rf_wake_workers_at_commit(PG_FUNCTION_ARGS)
+{
+	wake_at_commit = true;
+	PG_RETURN_VOID();
+}
+
+/* Writes one event and its deliveries (inside SPI); unknown or disabled types are skipped. */
+static void
+enqueue(const char *event_type, const char *model, int32 id, const char *data)
+{
+	Datum		values[4];
+	int			ret;
+
+	if (enqueue_plan == NULL)
+	{
+		Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare(
+			"WITH ev AS ("
+			" INSERT INTO retailflow.outbox (event_type, model, record_id, data)"
+			" SELECT $1, $2, $3, $4::jsonb"
+			" WHERE EXISTS (SELECT 1 FROM retailflow.event_type t WHERE t.name = $1)"
+			"   AND NOT EXISTS (SELECT 1 FROM retailflow.subscription s WHERE s.event_type = $1 AND NOT s.enabled)"
+			" RETURNING id)"
+			" INSERT INTO retailflow.delivery (event_id, endpoint_id, model, record_id)"
+			" SELECT ev.id, e.id, $2, $3 FROM ev, retailflow.endpoint e"
+			" WHERE e.active AND retailflow.filter_match(e.event_filters, $1)",
+			4, types);
+
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare the outbox insert: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		enqueue_plan = p;
+	}
+	values[0] = CStringGetTextDatum(event_type);
+	values[1] = CStringGetTextDatum(model);
+	values[2] = Int32GetDatum(id);
+	values[3] = CStringGetTextDatum(data);
+	ret = SPI_execute_plan(enqueue_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "retailflow: outbox insert failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		wake_at_commit = true;
+}
+
+/* The event-type suffix of an Odoo state value (sale -> confirmed, cancel -> cancelled). */
+static const char *
+state_suffix(const char *model, const char *state)
+{
+	if (strcmp(state, "cancel") == 0)
+		return "cancelled";
+	if (strcmp(state, "sale") == 0 && strcmp(model, "sale.order") == 0)
+		return "confirmed";
+	if (strcmp(state, "purchase") == 0 && strcmp(model, "purchase.order") == 0)
+		return "confirmed";
+	if (strcmp(state, "to approve") == 0)
+		return "to_approve";
+	return state;
+}
+
+/* The text value of column `col` of a tuple, or NULL. */
+static char *
+column_text(HeapTuple tup, TupleDesc desc, const char *col)
+{
+	int			attno = SPI_fnumber(desc, col);
+
+	if (attno <= 0)
+		return NULL;
+	return SPI_getvalue(tup, desc, attno);
+}
+
+/* stock.low: for each orderpoint of the product in the quant's warehouse, emit when free qty crosses below min. */
+static void
+capture_low(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
+{
+	const RfOdoo *odoo = RfOdooGet();
+	const char *schema = GetConfigOption("retailflow.odoo_schema", true, false);
+	char	   *product = column_text(newtup, desc, "product_id");
+	char	   *location = column_text(newtup, desc, "location_id");
+	Datum		values[2];
+	uint64		i;
+	int			ret;
+
+	if (!OidIsValid(odoo->rel[RF_STOCK_WAREHOUSE_ORDERPOINT]) || product == NULL || location == NULL)
+		return;
+	if (schema == NULL || schema[0] == '\0')
+		schema = "public";
+	if (low_plan == NULL || strcmp(low_plan_schema, schema) != 0)
+	{
+		Oid			types[2] = {INT4OID, INT4OID};
+		const char *s = quote_identifier(schema);
+		char	   *q = psprintf(
+			"SELECT op.id, op.warehouse_id, op.product_min_qty::float8,"
+			" (SELECT coalesce(sum(sq.quantity - sq.reserved_quantity), 0)::float8"
+			"  FROM %s.stock_quant sq JOIN %s.stock_location sl ON sl.id = sq.location_id"
+			"  WHERE sq.product_id = $1 AND sl.usage = 'internal'"
+			"    AND sl.parent_path LIKE vl.parent_path || '%%') AS free_qty"
+			" FROM %s.stock_warehouse_orderpoint op"
+			" JOIN %s.stock_warehouse w ON w.id = op.warehouse_id"
+			" JOIN %s.stock_location vl ON vl.id = w.view_location_id"
+			" JOIN %s.stock_location ql ON ql.id = $2"
+			" WHERE op.product_id = $1 AND op.active IS NOT FALSE"
+			"   AND ql.usage = 'internal' AND ql.parent_path LIKE vl.parent_path || '%%'"
+			" ORDER BY op.id", s, s, s, s, s, s);
+		SPIPlanPtr	p = SPI_prepare(q, 2, types);
+
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare the stock.low query: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		if (low_plan)
+			SPI_freeplan(low_plan);
+		low_plan = p;
+		if (low_plan_schema)
+			pfree(low_plan_schema);
+		low_plan_schema = MemoryContextStrdup(TopMemoryContext, schema);
+	}
+	values[0] = Int32GetDatum(atoi(product));
+	values[1] = Int32GetDatum(atoi(location));
+	ret = SPI_execute_plan(low_plan, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: stock.low query failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return;
+	{
+		double		newfree = atof(column_text(newtup, desc, "quantity")) - atof(column_text(newtup, desc, "reserved_quantity"));
+		double		oldfree = atof(column_text(oldtup, desc, "quantity")) - atof(column_text(oldtup, desc, "reserved_quantity"));
+		SPITupleTable *tt = SPI_tuptable;
+		uint64		n = SPI_processed;
+		int32	   *op = palloc(sizeof(int32) * n);
+		int32	   *wh = palloc(sizeof(int32) * n);
+		double	   *minq = palloc(sizeof(double) * n);
+		double	   *freeq = palloc(sizeof(double) * n);
+
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			op[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			wh[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+			minq[i] = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+			freeq[i] = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+		}
+		for (i = 0; i < n; i++)
+		{
+			double		before = freeq[i] - newfree + oldfree;
+			char	   *extra;
+			char	   *data;
+
+			if (!(before >= minq[i] && freeq[i] < minq[i]))
+				continue;
+			extra = psprintf("{\"warehouse_id\":%d,\"orderpoint_id\":%d,\"product_min_qty\":%.15g,"
+							 "\"free_qty\":%.15g,\"previous_free_qty\":%.15g}",
+							 wh[i], op[i], minq[i], freeq[i], before);
+			{
+				static const char *const fields[] = {"product_id", "location_id", NULL};
+
+				data = RfPayloadCaptureData("stock.quant", atoi(column_text(newtup, desc, "id")), NULL, NULL,
+											newtup, desc, fields, extra);
+			}
+			enqueue("stock.low", "product.product", atoi(product), data);
+		}
+	}
+}
+
+/* Trigger retailflow.capture_trigger(kind, model): writes outbox events for watched changes. */
+Datum
+rf_capture_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	oldtup;
+	HeapTuple	newtup;
+	const char *kind;
+	const char *model;
+	char	   *idtext;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("retailflow.capture_trigger() must be called as a trigger")));
+	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_UPDATE(td->tg_event) ||
+		td->tg_trigger->tgnargs != 2)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("retailflow.capture_trigger() must be an AFTER UPDATE row trigger with two arguments"),
+						errdetail("The arguments are the capture kind (state, refund or low) and the Odoo model.")));
+	kind = td->tg_trigger->tgargs[0];
+	model = td->tg_trigger->tgargs[1];
+	desc = td->tg_relation->rd_att;
+	oldtup = td->tg_trigtuple;
+	newtup = td->tg_newtuple;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "retailflow: SPI_connect failed");
+	idtext = column_text(newtup, desc, "id");
+	if (idtext == NULL)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("table \"%s\" has no id column", RelationGetRelationName(td->tg_relation))));
+
+	if (strcmp(kind, "state") == 0)
+	{
+		static const char *const fields[] = {"name", "partner_id", "company_id", "amount_total",
+			"currency_id", "origin", "picking_type_id", "scheduled_date", "date_order", "client_order_ref",
+		"user_id", NULL};
+		char	   *old_state = column_text(oldtup, desc, "state");
+		char	   *new_state = column_text(newtup, desc, "state");
+
+		if (new_state != NULL && (old_state == NULL || strcmp(old_state, new_state) != 0))
+		{
+			char	   *type = psprintf("%s.%s", model, state_suffix(model, new_state));
+			char	   *data = RfPayloadCaptureData(model, atoi(idtext), old_state, new_state,
+													newtup, desc, fields, NULL);
+
+			enqueue(type, model, atoi(idtext), data);
+		}
+	}
+	else if (strcmp(kind, "refund") == 0)
+	{
+		static const char *const fields[] = {"name", "move_type", "partner_id", "company_id",
+			"amount_total", "currency_id", "reversed_entry_id", "invoice_origin", "invoice_date", "ref", NULL};
+		char	   *old_state = column_text(oldtup, desc, "state");
+		char	   *new_state = column_text(newtup, desc, "state");
+		char	   *move_type = column_text(newtup, desc, "move_type");
+
+		if (new_state && strcmp(new_state, "posted") == 0 &&
+			(old_state == NULL || strcmp(old_state, "posted") != 0) &&
+			move_type && (strcmp(move_type, "out_refund") == 0 || strcmp(move_type, "in_refund") == 0))
+		{
+			char	   *data = RfPayloadCaptureData(model, atoi(idtext), old_state, new_state,
+													newtup, desc, fields, NULL);
+
+			enqueue("account.move.refund_posted", model, atoi(idtext), data);
+		}
+	}
+	else if (strcmp(kind, "low") == 0)
+		capture_low(oldtup, newtup, desc);
+	else
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("unknown capture kind \"%s\"", kind),
+						errdetail("Capture kinds are state, refund and low.")));
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
