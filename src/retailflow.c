@@ -21,6 +21,7 @@ _PG_init(void)
 {
 	OdooCatalogInit();
 	AvailabilityInit();
+	ExceptionsInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

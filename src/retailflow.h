@@ -76,4 +76,7 @@ extern int	RfFloatCompare(double a, double b, double rounding);
 /* availability.c */
 extern void AvailabilityInit(void);
 
+/* exceptions.c */
+extern void ExceptionsInit(void);
+
 #endif							/* RETAILFLOW_H */
