@@ -607,3 +607,74 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
    AND sp.date_done < ($1 - retailflow.setting_interval('retailflow.return_stall')) AT TIME ZONE 'UTC'
    AND NOT EXISTS (SELECT 1 FROM retailflow.return_refunds(sp.id) rr WHERE rr.posted_at <= $1)
  $q$);
+
+-- Checks over other concerns' tables (approvals, webhooks): registered now,
+-- "skipped" until those tables exist.
+INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
+('approval_overdue', 'high',
+ 'Decide the approval request (approve or reject) or escalate it',
+ 'Pending approval requests past their due time (the rule''s SLA)',
+ '{retailflow.approval_request}',
+ $q$
+ SELECT DISTINCT ON (r.document_type, r.record_id)
+        r.document_type AS model, r.record_id, NULL::text AS reference, r.due_at AS since,
+        NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id,
+        NULL::integer AS warehouse_id,
+        format('approval request %s (rule %s, level %s) pending since %s, due %s',
+               r.id, r.rule_id, r.level, r.requested_at, r.due_at) AS reason,
+        jsonb_build_object('approval_request_id', r.id, 'rule_id', r.rule_id, 'level', r.level,
+                           'group_id', r.group_id) AS data,
+        NULL::text AS severity
+ FROM retailflow.approval_request r
+ WHERE r.state = 'pending' AND r.due_at < $1
+ ORDER BY r.document_type, r.record_id, r.due_at, r.id
+ $q$),
+('approval_escalated', 'high',
+ 'The request was escalated: the next approver level must decide',
+ 'Escalated approval requests',
+ '{retailflow.approval_request}',
+ $q$
+ SELECT DISTINCT ON (r.document_type, r.record_id)
+        r.document_type AS model, r.record_id, NULL::text AS reference, r.requested_at AS since,
+        NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id,
+        NULL::integer AS warehouse_id,
+        format('approval request %s (rule %s, level %s) escalated', r.id, r.rule_id, r.level) AS reason,
+        jsonb_build_object('approval_request_id', r.id, 'rule_id', r.rule_id, 'level', r.level,
+                           'group_id', r.group_id) AS data,
+        NULL::text AS severity
+ FROM retailflow.approval_request r
+ WHERE r.state = 'escalated'
+ ORDER BY r.document_type, r.record_id, r.id
+ $q$),
+('webhook_dead_letter', 'high',
+ 'Fix the receiving endpoint, then redeliver the dead deliveries (retailflow.redeliver)',
+ 'Webhook endpoints with dead-lettered deliveries',
+ '{retailflow.delivery,retailflow.endpoint}',
+ $q$
+ SELECT 'retailflow.endpoint' AS model, d.endpoint_id AS record_id, min(ep.name) AS reference,
+        min(d.created_at) AS since, NULL::integer AS user_id, NULL::integer AS team_id,
+        NULL::integer AS company_id, NULL::integer AS warehouse_id,
+        format('%s dead-lettered deliveries to %s', count(*), min(ep.name)) AS reason,
+        jsonb_build_object('dead', count(*), 'last_error', (array_agg(d.last_error ORDER BY d.id DESC))[1]) AS data,
+        NULL::text AS severity
+ FROM retailflow.delivery d
+ JOIN retailflow.endpoint ep ON ep.id = d.endpoint_id
+ WHERE d.state = 'dead'
+ GROUP BY d.endpoint_id
+ $q$),
+('webhook_circuit_open', 'critical',
+ 'The endpoint keeps failing: check it; deliveries resume when the circuit closes',
+ 'Webhook endpoints whose circuit breaker is open',
+ '{retailflow.endpoint_health,retailflow.endpoint}',
+ $q$
+ SELECT 'retailflow.endpoint' AS model, h.endpoint_id AS record_id, ep.name AS reference,
+        h.last_error_at AS since, NULL::integer AS user_id, NULL::integer AS team_id,
+        NULL::integer AS company_id, NULL::integer AS warehouse_id,
+        format('circuit open after %s consecutive failures: %s', h.consecutive_failures,
+               coalesce(h.last_error, 'HTTP ' || h.last_status)) AS reason,
+        jsonb_build_object('consecutive_failures', h.consecutive_failures) AS data,
+        NULL::text AS severity
+ FROM retailflow.endpoint_health h
+ JOIN retailflow.endpoint ep ON ep.id = h.endpoint_id
+ WHERE h.circuit_open_until > $1
+ $q$);
