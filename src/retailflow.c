@@ -25,6 +25,7 @@ _PG_init(void)
 	ApprovalsInit();
 	OutboxCaptureInit();
 	WebhookWorkerInit();
+	ExceptionsInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

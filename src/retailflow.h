@@ -83,5 +83,7 @@ extern void ApprovalsInit(void);
 /* webhooks (outbox_capture.c, worker.c) */
 extern void OutboxCaptureInit(void);
 extern void WebhookWorkerInit(void);
+/* exceptions.c */
+extern void ExceptionsInit(void);
 
 #endif							/* RETAILFLOW_H */
