@@ -924,8 +924,27 @@ typedef struct MatrixCtx
 	int			nreq;
 	int32	   *req_ids;		/* product ids in output order */
 	int		   *req_of_prod;	/* cached product position -> request index, -1 */
-	rfcell_hash *cells;
+	rfcell_hash *cells;			/* sparse cells, when the matrix is too big to index */
+	int32	   *cellidx;		/* dense (request x target) -> position in cellv + 1 */
+	RfCell	   *cellv;			/* the non-empty cells, in creation order */
+	Size		ncells;
+	Size		maxcells;
+	struct PendingAdd *pend;	/* additions batched so cell lookups can be prefetched */
+	int			npend;
 } MatrixCtx;
+
+/* One addition waiting in the batch. */
+typedef struct PendingAdd
+{
+	int			req;
+	int			target;
+	double		qty, reserved, incoming, outgoing;
+} PendingAdd;
+
+#define MATRIX_BATCH 256
+
+/* Largest request x target matrix indexed densely (4 bytes per cell). */
+#define MATRIX_DENSE_MAX ((Size) 64 * 1024 * 1024)
 
 /* Deconstructs a nullable int4[] argument; errors on NULL elements. */
 static int32 *
@@ -959,11 +978,79 @@ static inline RfCell *
 matrix_cell(MatrixCtx *m, int req, int target)
 {
 	bool		found;
-	RfCell	   *c = rfcell_insert(m->cells, ((uint64) req << 32) | (uint32) target, &found);
+	RfCell	   *c;
 
+	if (m->cellidx)
+	{
+		int32	   *idx = &m->cellidx[(Size) req * m->ntargets + target];
+
+		if (*idx == 0)
+		{
+			if (m->ncells == m->maxcells)
+			{
+				m->maxcells *= 2;
+				m->cellv = repalloc_huge(m->cellv, sizeof(RfCell) * m->maxcells);
+			}
+			c = &m->cellv[m->ncells++];
+			*idx = (int32) m->ncells;
+			c->qty = c->reserved = c->incoming = c->outgoing = 0.0;
+			return c;
+		}
+		return &m->cellv[*idx - 1];
+	}
+	c = rfcell_insert(m->cells, ((uint64) req << 32) | (uint32) target, &found);
 	if (!found)
 		c->qty = c->reserved = c->incoming = c->outgoing = 0.0;
 	return c;
+}
+
+/*
+ * Applies the batched additions.  The cells of a big matrix are scattered over
+ * tens of megabytes, so each lookup is a cache miss: prefetching the whole
+ * batch first lets those misses overlap instead of being paid one by one.
+ */
+static void
+matrix_flush(MatrixCtx *m)
+{
+	if (m->cellidx)
+	{
+		for (int i = 0; i < m->npend; i++)
+			__builtin_prefetch(&m->cellidx[(Size) m->pend[i].req * m->ntargets + m->pend[i].target]);
+		for (int i = 0; i < m->npend; i++)
+		{
+			int32		idx = m->cellidx[(Size) m->pend[i].req * m->ntargets + m->pend[i].target];
+
+			if (idx)
+				__builtin_prefetch(&m->cellv[idx - 1], 1);
+		}
+	}
+	for (int i = 0; i < m->npend; i++)
+	{
+		PendingAdd *a = &m->pend[i];
+		RfCell	   *c = matrix_cell(m, a->req, a->target);
+
+		c->qty += a->qty;
+		c->reserved += a->reserved;
+		c->incoming += a->incoming;
+		c->outgoing += a->outgoing;
+	}
+	m->npend = 0;
+}
+
+/* Queues an addition to cell (req, target). */
+static inline void
+matrix_add(MatrixCtx *m, int req, int target, double qty, double reserved, double incoming, double outgoing)
+{
+	PendingAdd *a = &m->pend[m->npend++];
+
+	a->req = req;
+	a->target = target;
+	a->qty = qty;
+	a->reserved = reserved;
+	a->incoming = incoming;
+	a->outgoing = outgoing;
+	if (m->npend == MATRIX_BATCH)
+		matrix_flush(m);
 }
 
 /* Adds one quant tuple to the matrix. */
@@ -982,12 +1069,7 @@ matrix_quant(MatrixCtx *m, TupleTableSlot *slot)
 	qty = slot_num(slot, av.q_quantity);
 	res = slot_num(slot, av.q_reserved);
 	for (int k = m->loc_first[lpos]; k < m->loc_first[lpos + 1]; k++)
-	{
-		RfCell	   *c = matrix_cell(m, req, m->loc_targets[k]);
-
-		c->qty += qty;
-		c->reserved += res;
-	}
+		matrix_add(m, req, m->loc_targets[k], qty, res, 0.0, 0.0);
 }
 
 /* True if the text Datum equals one of Odoo's open move states. */
@@ -1053,7 +1135,7 @@ matrix_move(MatrixCtx *m, TupleTableSlot *slot)
 			int			t = m->loc_targets[k];
 
 			if (!loc_in_target(m, src, t))
-				matrix_cell(m, req, t)->incoming += qty;
+				matrix_add(m, req, t, 0.0, 0.0, qty, 0.0);
 		}
 	if (src >= 0)
 		for (int k = m->loc_first[src]; k < m->loc_first[src + 1]; k++)
@@ -1061,7 +1143,7 @@ matrix_move(MatrixCtx *m, TupleTableSlot *slot)
 			int			t = m->loc_targets[k];
 
 			if (!loc_in_target(m, dst, t))
-				matrix_cell(m, req, t)->outgoing += qty;
+				matrix_add(m, req, t, 0.0, 0.0, 0.0, qty);
 		}
 }
 
@@ -1108,6 +1190,7 @@ matrix_scan(MatrixCtx *m, Oid relid, Oid indexoid, AttrNumber maxatt,
 		}
 		table_endscan(scan);
 	}
+	matrix_flush(m);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
 }
@@ -1241,7 +1324,17 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 	}
 	m.loc_first[av.nlocs] = total;
 
-	m.cells = rfcell_create(work, 1024, NULL);
+	m.pend = palloc(sizeof(PendingAdd) * MATRIX_BATCH);
+	if ((Size) m.nreq * m.ntargets <= MATRIX_DENSE_MAX)
+	{
+		/* dense index, compact cells: no hashing, sequential output */
+		m.cellidx = MemoryContextAllocHuge(work, sizeof(int32) * Max((Size) m.nreq * m.ntargets, 1));
+		memset(m.cellidx, 0, sizeof(int32) * Max((Size) m.nreq * m.ntargets, 1));
+		m.maxcells = 1024;
+		m.cellv = MemoryContextAllocHuge(work, sizeof(RfCell) * m.maxcells);
+	}
+	else
+		m.cells = rfcell_create(work, 1024, NULL);
 	if (m.nreq > 0 && m.ntargets > 0)
 	{
 		bool		by_index = m.nreq <= 256;
@@ -1256,18 +1349,36 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 		const RfProd *p = &av.prods[idmap_get(&av.prodmap, m.req_ids[r])];
 		double		rnd = p->rounding;
 
+		if (m.cellidx && r + 1 < m.nreq)
+		{
+			/* the next row's cells are scattered: start fetching them now */
+			const int32 *next = &m.cellidx[(Size) (r + 1) * m.ntargets];
+
+			for (int t = 0; t < m.ntargets; t++)
+				if (next[t])
+					__builtin_prefetch(&m.cellv[next[t] - 1]);
+		}
 		for (int t = 0; t < m.ntargets; t++)
 		{
-			RfCell	   *c = rfcell_lookup(m.cells, ((uint64) r << 32) | (uint32) t);
+			RfCell	   *c;
 			Datum		values[9];
 			bool		nulls[9] = {false};
-			double		qty = c ? c->qty : 0.0;
-			double		res = c ? c->reserved : 0.0;
-			double		in = c ? RfFloatRound(c->incoming, rnd) : 0.0;
-			double		out = c ? RfFloatRound(c->outgoing, rnd) : 0.0;
+			double		qty, res, in, out;
 
+			if (m.cellidx)
+			{
+				int32		idx = m.cellidx[(Size) r * m.ntargets + t];
+
+				c = idx ? &m.cellv[idx - 1] : NULL;
+			}
+			else
+				c = rfcell_lookup(m.cells, ((uint64) r << 32) | (uint32) t);
 			if (!c && !include_zero)
 				continue;
+			qty = c ? c->qty : 0.0;
+			res = c ? c->reserved : 0.0;
+			in = c ? RfFloatRound(c->incoming, rnd) : 0.0;
+			out = c ? RfFloatRound(c->outgoing, rnd) : 0.0;
 			values[0] = Int32GetDatum(m.req_ids[r]);
 			values[1] = Int32GetDatum(m.target_wh[t]);
 			nulls[1] = m.target_wh[t] == 0;
