@@ -228,6 +228,31 @@ SET retailflow.order_sla = '10 days';
 SELECT * FROM retailflow.run_checks(ARRAY['stuck_order']);
 RESET retailflow.order_sla;
 
+-- Odoo 18: storable is is_storable; the quantity to order is rounded down to
+-- the multiple when the rule has a maximum, up when it has none
+\c rf_regression
+CREATE DATABASE rf_t_exceptions18 TEMPLATE rf_odoo17;
+\c rf_t_exceptions18
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set delta18 :abs_srcdir '/test/fixtures/odoo18_delta.sql'
+SELECT rft.ensure_base();  -- the company, partner and UoM rows, in the 17 shape the delta migrates
+\set ECHO none
+\i :delta18
+\set ECHO all
+SELECT retailflow.odoo_version();
+SELECT rft.loc('Physical Locations', NULL, 'view') AS phys \gset
+SELECT rft.warehouse('WH1', :phys) AS wh1 \gset
+SELECT rft.stock_of(:wh1) AS s1 \gset
+SELECT rft.product('A') AS a, rft.product('B') AS b, rft.product('C', 'none', 'consu') AS c \gset
+SELECT rft.quant(:a, :s1, 5) > 0, rft.quant(:b, :s1, 5) > 0;
+INSERT INTO stock_warehouse_orderpoint (name, warehouse_id, location_id, product_id, company_id, trigger,
+                                        product_min_qty, product_max_qty, qty_multiple, active)
+VALUES ('OP/A', :wh1, :s1, :a, 1, 'auto', 10, 30, 4, true),   -- 25 rounded down to 24
+       ('OP/B', :wh1, :s1, :b, 1, 'auto', 10, 0, 4, true),    -- 5 rounded up to 8
+       ('OP/C', :wh1, :s1, :c, 1, 'auto', 10, 0, 4, true);    -- a consumable: ignored
+SELECT reference, free_qty, forecast_qty, qty_to_order FROM retailflow.replenishment_needs() ORDER BY reference;
+SELECT kind, status, opened FROM retailflow.run_checks(ARRAY['replenishment', 'late_picking']);
+
 -- without Odoo's tables: checks are skipped, the functions say what is missing
 \c rf_regression
 CREATE DATABASE rf_t_exceptions_empty TEMPLATE rf_empty;
@@ -252,4 +277,5 @@ FROM sale_order so, retailflow.order_risk(so.id);
 \c rf_regression
 DROP DATABASE rf_t_exceptions;
 DROP DATABASE rf_t_exceptions_empty;
+DROP DATABASE rf_t_exceptions18;
 DROP DATABASE rf_t_exceptions_tiny;
