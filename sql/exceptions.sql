@@ -189,6 +189,7 @@ SELECT rft.err('SELECT retailflow.exception_ack(424242)');
 SELECT rft.err('SELECT retailflow.exception_ack(NULL)');
 SELECT rft.err('SELECT retailflow.exception_ack(' || :stuck || ', ''delete'')');
 SELECT rft.err('SELECT retailflow.exception_ack(' || :stuck || ', ''assign'')');
+SELECT * FROM retailflow.exception_summary ORDER BY kind, severity;
 -- resolved by hand but still below its minimum: the next run opens it again
 SELECT * FROM retailflow.run_checks(ARRAY['replenishment']);
 SELECT count(*) AS "open OP/00001" FROM retailflow.exceptions WHERE reference = 'OP/00001';
