@@ -93,7 +93,19 @@ WHERE e.closed_at IS NULL;
 COMMENT ON VIEW retailflow.exceptions IS
   'One row per open exception: what needs a human, where in Odoo, since when, why and what to do';
 
-REVOKE ALL ON TABLE retailflow.exception_check, retailflow.exception, retailflow.exceptions FROM PUBLIC;
+CREATE VIEW retailflow.exception_summary AS
+SELECT e.kind, e.severity, count(*) AS open,
+       count(*) FILTER (WHERE e.acknowledged_at IS NULL) AS unacknowledged,
+       count(*) FILTER (WHERE e.assigned_user_id IS NOT NULL) AS assigned,
+       min(e.since) AS oldest_since, min(e.opened_at) AS oldest_opened_at
+FROM retailflow.exception e
+WHERE e.closed_at IS NULL
+GROUP BY e.kind, e.severity;
+COMMENT ON VIEW retailflow.exception_summary IS
+  'Open exceptions counted per kind and severity, with how many are unacknowledged or assigned';
+
+REVOKE ALL ON TABLE retailflow.exception_check, retailflow.exception, retailflow.exceptions,
+    retailflow.exception_summary FROM PUBLIC;
 
 -- Whether every relation a check requires exists.
 CREATE FUNCTION retailflow.check_requirements_met(requires text[])

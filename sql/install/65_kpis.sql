@@ -149,7 +149,8 @@ BEGIN
                retailflow.kpi_interval(percentile_cont(0.99) WITHIN GROUP (ORDER BY d.s)),
                retailflow.kpi_interval(avg(d.s))
         FROM ret r
-        CROSS JOIN LATERAL (SELECT greatest(extract(epoch FROM r.refunded_at - r.received_at), 0)::double precision AS s) d
+        CROSS JOIN LATERAL (SELECT CASE WHEN r.refunded_at IS NOT NULL
+                                        THEN greatest(extract(epoch FROM r.refunded_at - r.received_at), 0)::double precision END AS s) d
         GROUP BY r.company_id, r.warehouse_id, r.team_id
         ORDER BY r.company_id, r.warehouse_id NULLS LAST, r.team_id NULLS LAST $q$)
     USING date_from, date_to;

@@ -13,13 +13,16 @@ CREATE TABLE retailflow.risk_parameter (
 COMMENT ON TABLE retailflow.risk_parameter IS
   'Parameters of order_risk() and stockout_risk(); edit the values to tune the scores';
 REVOKE ALL ON TABLE retailflow.risk_parameter FROM PUBLIC;
+-- not secret, and order_risk() (SECURITY INVOKER) reads it for any caller
+GRANT SELECT ON TABLE retailflow.risk_parameter TO PUBLIC;
 
 INSERT INTO retailflow.risk_parameter (name, value, description) VALUES
   ('robust_z', 3.5, 'Robust z-score (|x - median| / (1.4826 * MAD)) above which an amount or discount is unusual'),
   ('mad_floor_ratio', 0.1, 'Lower bound of the robust scale as a fraction of the median (when MAD is 0 or tiny)'),
   ('customer_min_orders', 3, 'Confirmed orders of the customer needed before its own history is used'),
   ('customer_amount_points', 30, 'Points when the amount is far above the customer''s own orders'),
-  ('channel_sample', 500, 'Latest confirmed orders of the channel (sales team) used as its typical order'),
+  ('channel_sample', 200, 'Latest confirmed orders of the channel (sales team) used as its typical order'),
+  ('discount_sample', 100, 'Latest confirmed orders of the channel whose line discounts give its normal discount'),
   ('channel_min_orders', 10, 'Orders the channel sample needs before it is used'),
   ('channel_amount_points', 20, 'Points when the amount is far above the channel''s typical order'),
   ('first_order_factor', 3, 'A first order is high value above this multiple of the channel median'),
@@ -50,16 +53,19 @@ AS $$
     SELECT coalesce(jsonb_object_agg(name, value), '{}'::jsonb) FROM retailflow.risk_parameter
 $$;
 
--- Median and MAD of an array of numbers.
-CREATE FUNCTION retailflow.median_mad(xs numeric[], OUT median numeric, OUT mad numeric, OUT n integer)
+CREATE TYPE retailflow.robust_stats AS (median numeric, mad numeric, n integer);
+
+-- Median, MAD (median absolute deviation) and count of an array of numbers.
+CREATE FUNCTION retailflow.median_mad(xs numeric[])
+RETURNS retailflow.robust_stats
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH x AS (SELECT v FROM unnest(xs) v WHERE v IS NOT NULL),
          m AS (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v)::numeric AS med, count(*)::integer AS n FROM x)
-    SELECT m.med,
-           (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(x.v - m.med))::numeric FROM x),
-           m.n
+    SELECT ROW(m.med,
+               (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(x.v - m.med))::numeric FROM x),
+               m.n)::retailflow.robust_stats
     FROM m
 $$;
 
@@ -113,26 +119,29 @@ BEGIN
 
     -- the customer's own confirmed orders before this one
     EXECUTE retailflow.odoo_sql($q$
-        SELECT (retailflow.median_mad(array_agg(so.amount_total))).*
-        FROM {odoo}.sale_order so
-        WHERE so.partner_id = $1 AND so.state = 'sale' AND so.id <> $2
-          AND coalesce(so.date_order, so.create_date) <= $3 $q$)
+        SELECT (m).median, (m).mad, (m).n
+        FROM (SELECT retailflow.median_mad(array_agg(so.amount_total)) AS m
+              FROM {odoo}.sale_order so
+              WHERE so.partner_id = $1 AND so.state = 'sale' AND so.id <> $2
+                AND coalesce(so.date_order, so.create_date) <= $3 OFFSET 0) x $q$)
     INTO hist USING o.partner_id, o.id, as_of_ts;
 
     -- the channel's latest confirmed orders before this one
     EXECUTE retailflow.odoo_sql($q$
-        SELECT (retailflow.median_mad(array_agg(s.amount_total))).*,
-               (SELECT (retailflow.median_mad(array_agg(l.discount))).median
-                FROM {odoo}.sale_order_line l WHERE l.order_id = ANY (array_agg(s.id))) AS disc_median,
-               (SELECT (retailflow.median_mad(array_agg(l.discount))).mad
-                FROM {odoo}.sale_order_line l WHERE l.order_id = ANY (array_agg(s.id))) AS disc_mad
-        FROM (SELECT so.id, so.amount_total
-              FROM {odoo}.sale_order so
-              WHERE so.team_id IS NOT DISTINCT FROM $1 AND so.state = 'sale' AND so.id <> $2
-                AND so.date_order <= $3
-              ORDER BY so.date_order DESC, so.id DESC
-              LIMIT $4) s $q$)
-    INTO chan USING o.team_id, o.id, as_of_ts, (p->>'channel_sample')::integer;
+        SELECT (x.m).median, (x.m).mad, (x.m).n, (x.d).median AS disc_median, (x.d).mad AS disc_mad
+        FROM (SELECT retailflow.median_mad(array_agg(s.amount_total)) AS m,
+                     (SELECT retailflow.median_mad(array_agg(l.discount))
+                      FROM {odoo}.sale_order_line l
+                      WHERE l.order_id = ANY ((array_agg(s.id ORDER BY s.date_order DESC, s.id DESC))[1:$5])) AS d
+              FROM (SELECT so.id, so.amount_total, so.date_order
+                    FROM {odoo}.sale_order so
+                    WHERE so.team_id IS NOT DISTINCT FROM $1 AND so.state = 'sale' AND so.id <> $2
+                      AND so.date_order <= $3
+                    ORDER BY so.date_order DESC, so.id DESC
+                    LIMIT $4) s
+              OFFSET 0) x $q$)
+    INTO chan USING o.team_id, o.id, as_of_ts, (p->>'channel_sample')::integer,
+                    (p->>'discount_sample')::integer;
 
     -- 1. amount far above the customer's own history
     IF hist.n >= (p->>'customer_min_orders')::numeric THEN

@@ -1,0 +1,72 @@
+# 060_exceptions_odoo_real: the exception checks, KPIs and risk scores on the
+# real Odoo 17 and 18 demo databases in ../shared/odoo: no crash, no check in
+# error, plausible results.  Skipped when ../shared/odoo is not present.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RfTest;
+
+my $shared = $ENV{RF_SHARED_ODOO} // '';
+if ($shared eq '' || !-f "$shared/odoo17_demo_full.sql.gz")
+{
+	plan skip_all => 'skipped: ../shared/odoo (real Odoo databases) is not present';
+}
+
+my $node = rf_node('odoo_exc');
+$node->start;
+
+# Loads a gzip'd pg_dump into a new database and installs retailflow.
+sub load_dump
+{
+	my ($db, $file) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
+	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -d '"
+		  . $node->connstr($db) . "' > /dev/null 2>&1");
+	is($rc, 0, "loaded $file");
+	$node->safe_psql($db, 'CREATE EXTENSION retailflow');
+	return;
+}
+
+# Runs every check and the other functions on one demo database.
+sub check_demo
+{
+	my ($db) = @_;
+	my $res = $node->safe_psql($db, q{SELECT string_agg(kind || ':' || status || coalesce('=' || open, ''), ' ' ORDER BY kind)
+		FROM retailflow.run_checks()});
+	unlike($res, qr/:error/, "$db: no check in error ($res)");
+	like($res, qr/late_picking:ok/, "$db: the Odoo checks ran");
+	my $ev = $node->safe_psql($db, q{SELECT (SELECT count(*) FROM retailflow.outbox WHERE event_type = 'exception.opened')
+		= (SELECT count(*) FROM retailflow.exception)});
+	is($ev, 't', "$db: one exception.opened event per exception");
+	my $again = $node->safe_psql($db, q{SELECT sum(opened + resolved) FROM retailflow.run_checks()});
+	is($again, '0', "$db: a second run changes nothing");
+	my $risk = $node->safe_psql($db, q{SELECT count(*) || '/' || coalesce(min(r.score), 0) || '/' || coalesce(max(r.score), 0)
+		FROM sale_order so, retailflow.order_risk(so.id) r});
+	my ($n, $min, $max) = split m{/}, $risk;
+	ok($n > 0 && $min >= 0 && $max <= 100, "$db: order_risk() scored $n orders within 0-100 (max $max)");
+	diag("$db: top risk: " . $node->safe_psql($db, q{SELECT so.name || ' ' || r.score || ' ' || (SELECT string_agg(e->>'code', ',') FROM jsonb_array_elements(r.reasons) e) FROM sale_order so, retailflow.order_risk(so.id) r ORDER BY r.score DESC, so.id LIMIT 1}));
+	my $so = $node->safe_psql($db, q{SELECT count(*) FROM retailflow.stockout_risk(as_of => now())});
+	ok($so >= 0, "$db: stockout_risk() ran ($so rows)");
+	my $kpi = $node->safe_psql($db, q{SELECT (SELECT count(*) FROM retailflow.kpi_order_release('2000-01-01', '2100-01-01'))
+		+ (SELECT count(*) FROM retailflow.kpi_fulfilment_latency('2000-01-01', '2100-01-01'))
+		+ (SELECT count(*) FROM retailflow.kpi_return_cycle('2000-01-01', '2100-01-01'))
+		+ (SELECT count(*) FROM retailflow.kpi_stock_accuracy('2000-01-01', '2100-01-01'))
+		+ (SELECT count(*) FROM retailflow.kpi_exceptions('2000-01-01', '2100-01-01'))});
+	ok($kpi > 0, "$db: the KPIs returned $kpi rows");
+	return;
+}
+
+load_dump('demo17', 'odoo17_demo_full.sql.gz');
+check_demo('demo17');
+
+SKIP:
+{
+	skip 'odoo18_demo_full.sql.gz not present', 8 unless -f "$shared/odoo18_demo_full.sql.gz";
+	load_dump('demo18', 'odoo18_demo_full.sql.gz');
+	check_demo('demo18');
+}
+
+$node->stop;
+done_testing();
