@@ -44,10 +44,10 @@ SELECT c, 'Co ' || c, 1, 1, 'Blank', 31, '12', '2024-01-01', 0, 0, true FROM gen
 INSERT INTO retailflow.approval_rule (name, document_type, company_id, amount_min, amount_max, max_discount,
                                       min_margin, product_category_id, partner_category_ids, group_id, level,
                                       sequence, sla, active)
-SELECT 'band ' || k, 'sale.order', NULL, k * 250, (k + 1) * 250, NULL, NULL, NULL, NULL, 6, 1 + k % 3, k,
+SELECT 'band ' || k, 'sale.order', NULL::int, k * 250, (k + 1) * 250, NULL::numeric, NULL::numeric, NULL::int, NULL::int[], 6, 1 + k % 3, k,
        interval '4 hours', true FROM generate_series(0, 39) k
 UNION ALL
-SELECT 'other company ' || k, 'sale.order', 2 + k % 3, k * 100, NULL, NULL, NULL, NULL, NULL, 6, 1, k, NULL, true
+SELECT 'other company ' || k, 'sale.order', 2 + k % 3, k * 100, NULL, NULL, NULL, NULL, NULL, 6, 1, k, NULL::interval, true
   FROM generate_series(0, 39) k
 UNION ALL
 SELECT 'discount ' || k, 'sale.order', NULL, NULL, NULL, 5 + k % 10, NULL, 3 + k % 6, NULL, 4, 2, k, NULL, true

@@ -165,11 +165,12 @@ CREATE TRIGGER approval_rule_audit AFTER INSERT OR UPDATE OR DELETE ON retailflo
 -- Every backend's cached rules are invalidated when the rules change.
 CREATE TRIGGER approval_rule_cache_inval AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON retailflow.approval_rule
     FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
--- ... and when the category tree or the partner tags the cached rules name change.
+-- ... and when the category tree, the partner tags the cached rules name, or product
+-- costs (ir_property in Odoo 17; product_product already has a trigger) change.
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition)
 SELECT t, 'retailflow_approval_cache_inval', 'approvals rule cache',
        'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
-FROM unnest(ARRAY['product_category', 'res_partner_category']) AS t;
+FROM unnest(ARRAY['product_category', 'res_partner_category', 'ir_property']) AS t;
 
 CREATE FUNCTION retailflow.required_approvals(
     document_type text, record_id integer,
@@ -394,6 +395,7 @@ AS $$
 DECLARE
     mode text := coalesce(current_setting('retailflow.approval_enforcement', true), 'log');
     doc text := TG_ARGV[0];
+    matches jsonb;
     missing text;
     uid integer;
     rec record;
@@ -401,14 +403,26 @@ BEGIN
     IF mode = 'off' THEN
         RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
     END IF;
+    -- The rules the document matches (C; no rule for the type costs nothing).
+    SELECT jsonb_agg(jsonb_build_object('rule_id', m.rule_id, 'level', m.level, 'sequence', m.sequence,
+                                        'group_id', m.group_id, 'reason', m.reason))
+      INTO matches
+      FROM retailflow.required_approvals(doc, NEW.id) m;
+    IF matches IS NULL THEN
+        RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
+    END IF;
     -- Wait for in-flight decisions on this document's requests, then read them committed.
     PERFORM 1 FROM retailflow.approval_request r
      WHERE r.document_type = doc AND r.record_id = NEW.id FOR SHARE;
     SELECT string_agg(format('level %s: %s (group %s, %s)', m.level, m.reason, m.group_id,
-                             coalesce('request ' || m.request_id || ' ' || m.request_state, 'not requested')),
-                      '; ' ORDER BY m.level, m.rule_id)
+                             coalesce('request ' || q.id || ' ' || q.state, 'not requested')),
+                      '; ' ORDER BY m.level, m.sequence, m.rule_id)
       INTO missing
-      FROM retailflow.missing_approvals(doc, NEW.id) m;
+      FROM jsonb_to_recordset(matches) AS m(rule_id integer, level integer, sequence integer, group_id integer, reason text)
+      LEFT JOIN LATERAL (SELECT r.id, r.state FROM retailflow.approval_request r
+                          WHERE r.document_type = doc AND r.record_id = NEW.id AND r.rule_id = m.rule_id
+                          ORDER BY r.state = 'approved' DESC, r.id DESC LIMIT 1) q ON true
+     WHERE q.state IS DISTINCT FROM 'approved';
     IF missing IS NULL THEN
         RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
     END IF;
