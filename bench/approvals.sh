@@ -65,9 +65,9 @@ SELECT 'inactive ' || k, 'sale.order', NULL, 0, NULL, NULL, NULL, NULL, NULL, 6,
 -- (requested by the salesperson, approved by the admin, user 2)
 UPDATE sale_order SET create_uid = 4 WHERE create_uid = 2;
 SELECT count(*) FROM sale_order s, LATERAL retailflow.request_approvals('sale.order', s.id, 5) r,
-       LATERAL retailflow.approve(r.id, 2) a WHERE s.state = 'sale';
-UPDATE sale_order SET state = 'draft' WHERE state = 'sale';
-UPDATE sale_order_line SET state = 'draft' WHERE state = 'sale';
+       LATERAL retailflow.approve(r.id, 2) a;
+UPDATE sale_order SET state = 'draft';
+UPDATE sale_order_line SET state = 'draft';
 VACUUM ANALYZE;
 SQL
 rf_as_pg "${PSQL[@]}" -d bench -At -c "SELECT 'orders ' || count(*) || ', active rules ' || (SELECT count(*) FROM retailflow.approval_rule WHERE active) || ', matches per order (avg) ' || round(avg(n), 2) || ', requests ' || (SELECT count(*) FROM retailflow.approval_request) FROM (SELECT s.id, (SELECT count(*) FROM retailflow.required_approvals('sale.order', s.id)) n FROM sale_order s) x"

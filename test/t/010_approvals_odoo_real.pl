@@ -73,7 +73,7 @@ sub check_demo
 	like($err, qr/requested this approval and cannot decide it/, "$db: the requester cannot approve");
 	my $manager = $node->safe_psql($db, qq{
 		SELECT min(r.uid) FROM res_groups_users_rel r JOIN res_users u ON u.id = r.uid AND u.active
-		 WHERE r.gid = (SELECT group_id FROM retailflow.approval_rule WHERE name = 'PO double validation')
+		 WHERE r.gid = (SELECT min(group_id) FROM retailflow.approval_rule WHERE name = 'PO double validation')
 		   AND r.uid NOT IN ($demo, coalesce($creator, 0))});
 	like($manager, qr/^\d+$/, "$db: a purchase manager other than the creator exists ($manager)");
 	is($node->safe_psql($db, "SELECT state FROM retailflow.approve($req, $manager, 'ok')"), 'approved',
