@@ -97,8 +97,7 @@ tps() {  # tps SCRIPT: pgbench -M simple throughput
 }
 attach() { rf_as_pg "${PSQL[@]}" -d bench -c "SELECT count(*) FROM retailflow.attach()" >/dev/null; }
 detach() {
-  rf_as_pg "${PSQL[@]}" -d bench -c "DROP TRIGGER retailflow_approval_enforce ON sale_order" \
-    -c "DROP TRIGGER retailflow_approval_enforce ON sale_order_line" >/dev/null
+  rf_as_pg "${PSQL[@]}" -d bench -c "DROP TRIGGER retailflow_approval_enforce ON sale_order" >/dev/null
 }
 
 rf_log "required_approvals vs SELECT 1 ($ROUNDS rounds x ${SECS}s, $CLIENTS clients)"

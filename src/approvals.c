@@ -57,6 +57,7 @@
 
 PG_FUNCTION_INFO_V1(rf_required_approvals);
 PG_FUNCTION_INFO_V1(rf_required_approvals_facts);
+PG_FUNCTION_INFO_V1(rf_approval_active_rules);
 
 /* Document types rules apply to. */
 typedef enum ApDoc
@@ -1405,4 +1406,20 @@ rf_required_approvals_facts(PG_FUNCTION_ARGS)
 				 errdetail("Amounts are absolute values in company currency; discounts are percentages.")));
 	ap_emit_matches(fcinfo, d, &f);
 	return (Datum) 0;
+}
+
+/*
+ * retailflow.approval_active_rules(document_type): how many active rules the
+ * type has, from the backend's rule cache (the enforcement trigger skips work
+ * with it).
+ */
+Datum
+rf_approval_active_rules(PG_FUNCTION_ARGS)
+{
+	ApDoc		d;
+
+	ap_check_doc_arg(fcinfo);
+	d = ap_doc_from_text(PG_GETARG_TEXT_PP(0));
+	ap_ensure_rules(RfOdooRequire(ap_doc_tables(d)));
+	PG_RETURN_INT32(ap.nrules[d]);
 }

@@ -192,6 +192,13 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION retailflow.required_approvals(text, jsonb) IS
   'What-if: the rules a document with these facts would match (keys: company_id, amount, discount, margin, product_category_ids, partner_category_ids, risk_score)';
 
+CREATE FUNCTION retailflow.approval_active_rules(document_type text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'rf_approval_active_rules'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION retailflow.approval_active_rules(text) IS
+  'How many active approval rules a document type has (from the per-backend rule cache)';
+
 CREATE TABLE retailflow.approval_request (
     id             bigserial PRIMARY KEY,
     document_type  text NOT NULL,
@@ -385,7 +392,8 @@ $$;
 -- Enforcement: AFTER UPDATE trigger on Odoo tables when the state really
 -- changes to the watched value (BEFORE for stock_quant, whose facts are the
 -- pending inventory difference that the apply resets).  TG_ARGV[0] is the
--- document type.
+-- document type.  A sale order's confirmation also checks the price
+-- override rules (sale.order.line) of its lines, when any is active.
 CREATE FUNCTION retailflow.approval_enforce()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -394,33 +402,52 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     mode text := coalesce(current_setting('retailflow.approval_enforcement', true), 'log');
-    doc text := TG_ARGV[0];
+    sch text;
+    tdoc text := TG_ARGV[0];
     matches jsonb;
+    line_matches jsonb;
     missing text;
     uid integer;
-    rec record;
+    d record;
 BEGIN
     IF mode = 'off' THEN
         RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
     END IF;
     -- The rules the document matches (C; no rule for the type costs nothing).
-    SELECT jsonb_agg(jsonb_build_object('rule_id', m.rule_id, 'level', m.level, 'sequence', m.sequence,
-                                        'group_id', m.group_id, 'reason', m.reason))
+    SELECT jsonb_agg(jsonb_build_object('doc', tdoc, 'rid', NEW.id, 'rule_id', m.rule_id, 'level', m.level,
+                                        'sequence', m.sequence, 'group_id', m.group_id, 'reason', m.reason))
       INTO matches
-      FROM retailflow.required_approvals(doc, NEW.id) m;
+      FROM retailflow.required_approvals(tdoc, NEW.id) m;
+    IF tdoc = 'sale.order' AND retailflow.approval_active_rules('sale.order.line') > 0 THEN
+        sch := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
+        EXECUTE format($q$
+            SELECT jsonb_agg(jsonb_build_object('doc', 'sale.order.line', 'rid', l.id, 'rule_id', m.rule_id,
+                                                'level', m.level, 'sequence', m.sequence, 'group_id', m.group_id,
+                                                'reason', m.reason))
+              FROM %I.sale_order_line l, LATERAL retailflow.required_approvals('sale.order.line', l.id) m
+             WHERE l.order_id = $1 AND l.display_type IS NULL$q$, sch)
+            INTO line_matches USING NEW.id;
+        IF line_matches IS NOT NULL THEN
+            matches := coalesce(matches, '[]'::jsonb) || line_matches;
+        END IF;
+    END IF;
     IF matches IS NULL THEN
         RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
     END IF;
-    -- Wait for in-flight decisions on this document's requests, then read them committed.
+    -- Wait for in-flight decisions on these requests, then read them committed.
     PERFORM 1 FROM retailflow.approval_request r
-     WHERE r.document_type = doc AND r.record_id = NEW.id FOR SHARE;
-    SELECT string_agg(format('level %s: %s (group %s, %s)', m.level, m.reason, m.group_id,
+     WHERE (r.document_type, r.record_id) IN (SELECT DISTINCT x.doc, x.rid FROM jsonb_to_recordset(matches) AS x(doc text, rid integer))
+       FOR SHARE OF r;
+    SELECT string_agg(format('%slevel %s: %s (group %s, %s)',
+                             CASE WHEN m.doc <> tdoc THEN m.doc || ' ' || m.rid || ' ' ELSE '' END,
+                             m.level, m.reason, m.group_id,
                              coalesce('request ' || q.id || ' ' || q.state, 'not requested')),
-                      '; ' ORDER BY m.level, m.sequence, m.rule_id)
+                      '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
       INTO missing
-      FROM jsonb_to_recordset(matches) AS m(rule_id integer, level integer, sequence integer, group_id integer, reason text)
+      FROM jsonb_to_recordset(matches) AS m(doc text, rid integer, rule_id integer, level integer, sequence integer,
+                                            group_id integer, reason text)
       LEFT JOIN LATERAL (SELECT r.id, r.state FROM retailflow.approval_request r
-                          WHERE r.document_type = doc AND r.record_id = NEW.id AND r.rule_id = m.rule_id
+                          WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
                           ORDER BY r.state = 'approved' DESC, r.id DESC LIMIT 1) q ON true
      WHERE q.state IS DISTINCT FROM 'approved';
     IF missing IS NULL THEN
@@ -428,18 +455,20 @@ BEGIN
     END IF;
     uid := retailflow.acting_user(NULL, NEW.write_uid);
     IF mode = 'block' THEN
-        RAISE LOG 'retailflow: refused % % state change: approvals missing: %', doc, NEW.id, missing;
-        RAISE EXCEPTION '% % cannot be %: approvals are missing', doc, NEW.id,
-                        CASE doc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
+        RAISE LOG 'retailflow: refused % % state change: approvals missing: %', tdoc, NEW.id, missing;
+        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, NEW.id,
+                        CASE tdoc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Missing approvals: %s.', missing),
-                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', doc, NEW.id);
+                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', tdoc, NEW.id);
     END IF;
     -- log mode: let it through, create the missing requests, record it.
-    PERFORM retailflow.request_approvals(doc, NEW.id, uid);
-    PERFORM retailflow.audit('approval.enforcement_logged', doc, NEW.id, NULL,
+    FOR d IN SELECT DISTINCT x.doc, x.rid FROM jsonb_to_recordset(matches) AS x(doc text, rid integer) ORDER BY 1, 2 LOOP
+        PERFORM retailflow.request_approvals(d.doc, d.rid, uid);
+    END LOOP;
+    PERFORM retailflow.audit('approval.enforcement_logged', tdoc, NEW.id, NULL,
                              jsonb_build_object('state', to_jsonb(NEW) -> 'state', 'missing', missing), uid);
-    PERFORM retailflow.emit('approval.enforcement_refused', doc, NEW.id,
+    PERFORM retailflow.emit('approval.enforcement_refused', tdoc, NEW.id,
                             jsonb_build_object('mode', mode, 'missing', missing));
     RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
 END
@@ -448,8 +477,6 @@ $$;
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
   ('sale_order', 'retailflow_approval_enforce', 'approvals enforcement',
    'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''sale'' AND OLD.state IS DISTINCT FROM ''sale'') EXECUTE FUNCTION retailflow.approval_enforce(''sale.order'')'),
-  ('sale_order_line', 'retailflow_approval_enforce', 'approvals enforcement',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''sale'' AND OLD.state IS DISTINCT FROM ''sale'' AND NEW.display_type IS NULL) EXECUTE FUNCTION retailflow.approval_enforce(''sale.order.line'')'),
   ('purchase_order', 'retailflow_approval_enforce', 'approvals enforcement',
    'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''purchase'' AND OLD.state IS DISTINCT FROM ''purchase'') EXECUTE FUNCTION retailflow.approval_enforce(''purchase.order'')'),
   ('account_move', 'retailflow_approval_enforce', 'approvals enforcement',
