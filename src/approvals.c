@@ -16,8 +16,12 @@
  *	  every backend.  A cache loaded in the transaction that received the
  *	  invalidation is trusted for that transaction only.  A document's facts
  *	  (company, amount in company currency, largest line discount, margin,
- *	  product category paths, partner tags) are read with one kept SPI plan per
- *	  document type and the caller's snapshot, then matched in C.
+ *	  product category paths, partner tags) are read with the caller's
+ *	  snapshot, then matched in C: sale orders by direct index scans with a
+ *	  per-backend product cache (category path, list price, cost per company;
+ *	  invalidated through product_product, product_template, product_category
+ *	  and ir_property), the other types with kept SPI plans.  Only the facts
+ *	  the active rules need are read.
  */
 #include "postgres.h"
 
