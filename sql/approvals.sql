@@ -136,6 +136,14 @@ SELECT * FROM t_req('sale.order', :so_f);
 UPDATE product_category SET parent_path = '1/2/5/9/' WHERE id = 9;
 SELECT count(*) AS phones_moved_out_of_electronics FROM t_req('sale.order', :so_f) WHERE rule = 'SO electronics';
 UPDATE product_category SET parent_path = '1/2/6/9/' WHERE id = 9;
+-- product costs (ir_property) and list prices are cached too: changes are seen
+UPDATE ir_property SET value_float = 1.00 WHERE name = 'standard_price' AND res_id = 'product.product,3';
+SELECT * FROM t_req('sale.order', :so_e);
+UPDATE product_template SET list_price = 8.00 WHERE id = 3;
+SELECT * FROM t_req('sale.order', :so_e);
+UPDATE ir_property SET value_float = 6.88 WHERE name = 'standard_price' AND res_id = 'product.product,3';
+UPDATE product_template SET list_price = 15.79 WHERE id = 3;
+SELECT count(*) AS restored FROM t_req('sale.order', :so_e);
 -- rule changes are seen at once (statement trigger -> relcache invalidation)
 UPDATE retailflow.approval_rule SET amount_min = 100 WHERE name = 'SO 1k-5k';
 SELECT * FROM t_req('sale.order', :so_a);

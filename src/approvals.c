@@ -16,14 +16,26 @@
  *	  every backend.  A cache loaded in the transaction that received the
  *	  invalidation is trusted for that transaction only.  A document's facts
  *	  (company, amount in company currency, largest line discount, margin,
- *	  product category paths, partner tags) are read with one kept SPI plan per
- *	  document type and the caller's snapshot, then matched in C.
+ *	  product category paths, partner tags) are read with the caller's
+ *	  snapshot, then matched in C: sale orders by direct index scans with a
+ *	  per-backend product cache (category path, list price, cost per company;
+ *	  invalidated through product_product, product_template, product_category
+ *	  and ir_property), the other types with kept SPI plans.  Only the facts
+ *	  the active rules need are read.
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -34,17 +46,22 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "retailflow.h"
 
 PG_FUNCTION_INFO_V1(rf_required_approvals);
 PG_FUNCTION_INFO_V1(rf_required_approvals_facts);
+PG_FUNCTION_INFO_V1(rf_approval_active_rules);
 
 /* Document types rules apply to. */
 typedef enum ApDoc
@@ -120,9 +137,45 @@ typedef struct ApCache
 	/* kept fact plans, valid for plan_nsp / plan_version */
 	SPIPlanPtr	plans[AP_NUM_DOCS][2][8];	/* [doc][lines query?][need] */
 	int			need[AP_NUM_DOCS];	/* AP_NEED_* the active rules use */
+	/* product part: category path, list price and costs, for direct sale order scans */
+	MemoryContext prod_cxt;
+	bool		prod_stale;
+	bool		prod_txonly;
+	LocalTransactionId prod_loaded_lxid;
+	LocalTransactionId prod_inval_lxid;
+	Oid			prod_rel[5];	/* product_product, product_template, product_category, ir_property, uom (unused) */
+	HTAB	   *prods;			/* ApProd by product id */
+	HTAB	   *costs;			/* ApCost by (product, company) */
+	/* sale order scan setup, valid for plan_nsp / plan_version */
+	bool		so_ready;
+	Oid			so_rel, so_idx, sol_rel, sol_idx, tag_rel, tag_idx;
+	AttrNumber	so_id, so_company, so_amount, so_rate, so_partner;
+	AttrNumber	sol_order, sol_display, sol_product, sol_discount, sol_price, sol_subtotal, sol_qty, sol_company;
+	AttrNumber	tag_partner, tag_category;
 	Oid			plan_nsp;
 	int			plan_version;
 } ApCache;
+
+/* A product as sale order facts need it. */
+typedef struct ApProd
+{
+	int32		id;
+	double		list_price;
+	char	   *cat_path;		/* NULL when the product has no category */
+} ApProd;
+
+/* The cost of a product in a company (company 0: the row without company). */
+typedef struct ApCostKey
+{
+	int32		product_id;
+	int32		company_id;
+} ApCostKey;
+
+typedef struct ApCost
+{
+	ApCostKey	key;
+	double		cost;
+} ApCost;
 
 static ApCache ap;
 static bool ap_initialized = false;
@@ -169,6 +222,17 @@ ap_relcache_callback(Datum arg, Oid relid)
 	{
 		ap.stale = true;
 		ap.inval_lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+	}
+	/* DDL on the scanned tables (indexes created or dropped) redoes the scan setup */
+	if (!OidIsValid(relid) || relid == ap.so_rel || relid == ap.sol_rel || relid == ap.tag_rel)
+		ap.so_ready = false;
+	for (int i = 0; i < 4; i++)
+	{
+		if (!OidIsValid(relid) || (OidIsValid(ap.prod_rel[i]) && relid == ap.prod_rel[i]))
+		{
+			ap.prod_stale = true;
+			ap.prod_inval_lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+		}
 	}
 }
 
@@ -351,7 +415,9 @@ ap_ensure_rules(const RfOdoo *o)
 	if (!ap_initialized)
 	{
 		ap.cxt = AllocSetContextCreate(CacheMemoryContext, "retailflow approvals cache", ALLOCSET_DEFAULT_SIZES);
+		ap.prod_cxt = AllocSetContextCreate(CacheMemoryContext, "retailflow approvals product cache", ALLOCSET_DEFAULT_SIZES);
 		ap.stale = true;
+		ap.prod_stale = true;
 		CacheRegisterRelcacheCallback(ap_relcache_callback, (Datum) 0);
 		ap_initialized = true;
 	}
@@ -593,6 +659,355 @@ ap_plan(const RfOdoo *o, ApDoc d, int lines, int need)
 	return *slot;
 }
 
+/* Finds a valid plain btree index whose first key column is attnum. */
+static Oid
+ap_find_index(Oid relid, AttrNumber attnum)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			best = InvalidOid;
+	int			best_natts = INT_MAX;
+
+	foreach(lc, indexes)
+	{
+		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index idx = irel->rd_index;
+
+		if (idx->indisvalid && idx->indisready && idx->indislive &&
+			irel->rd_rel->relam == BTREE_AM_OID &&
+			idx->indnkeyatts >= 1 && idx->indkey.values[0] == attnum &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			irel->rd_opcintype[0] == INT4OID && idx->indnatts < best_natts)
+		{
+			best = RelationGetRelid(irel);
+			best_natts = idx->indnatts;
+		}
+		index_close(irel, AccessShareLock);
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return best;
+}
+
+/* Looks up the relations, indexes and columns the sale order scans read; false if any is missing. */
+static bool
+ap_so_setup(const RfOdoo *o)
+{
+	if (ap.so_ready && (ap.so_rel != o->rel[RF_SALE_ORDER] || ap.sol_rel != o->rel[RF_SALE_ORDER_LINE] ||
+						ap.tag_rel != o->rel[RF_RES_PARTNER_CATEGORY_REL]))
+		ap.so_ready = false;
+	if (ap.so_ready)
+		return OidIsValid(ap.so_idx) && OidIsValid(ap.sol_idx);
+	ap.so_rel = o->rel[RF_SALE_ORDER];
+	ap.sol_rel = o->rel[RF_SALE_ORDER_LINE];
+	ap.tag_rel = o->rel[RF_RES_PARTNER_CATEGORY_REL];
+	ap.so_id = RfAttnum(RF_SALE_ORDER, "id", false);
+	ap.so_company = RfAttnum(RF_SALE_ORDER, "company_id", false);
+	ap.so_amount = RfAttnum(RF_SALE_ORDER, "amount_total", false);
+	ap.so_rate = RfAttnum(RF_SALE_ORDER, "currency_rate", false);
+	ap.so_partner = RfAttnum(RF_SALE_ORDER, "partner_id", false);
+	ap.sol_order = RfAttnum(RF_SALE_ORDER_LINE, "order_id", false);
+	ap.sol_display = RfAttnum(RF_SALE_ORDER_LINE, "display_type", false);
+	ap.sol_product = RfAttnum(RF_SALE_ORDER_LINE, "product_id", false);
+	ap.sol_discount = RfAttnum(RF_SALE_ORDER_LINE, "discount", false);
+	ap.sol_price = RfAttnum(RF_SALE_ORDER_LINE, "price_unit", false);
+	ap.sol_subtotal = RfAttnum(RF_SALE_ORDER_LINE, "price_subtotal", false);
+	ap.sol_qty = RfAttnum(RF_SALE_ORDER_LINE, "product_uom_qty", false);
+	ap.sol_company = RfAttnum(RF_SALE_ORDER_LINE, "company_id", false);
+	ap.tag_partner = RfAttnum(RF_RES_PARTNER_CATEGORY_REL, "partner_id", false);
+	ap.tag_category = RfAttnum(RF_RES_PARTNER_CATEGORY_REL, "category_id", false);
+	ap.so_idx = ap_find_index(ap.so_rel, ap.so_id);
+	ap.sol_idx = ap_find_index(ap.sol_rel, ap.sol_order);
+	ap.tag_idx = ap_find_index(ap.tag_rel, ap.tag_partner);
+	ap.so_ready = true;
+	return OidIsValid(ap.so_idx) && OidIsValid(ap.sol_idx);
+}
+
+/* Loads products (category path, list price) and costs per company into the product cache. */
+static void
+ap_load_products(const RfOdoo *o, const char *nsp)
+{
+	HASHCTL		ctl;
+	TupleDesc	td;
+	bool		has;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(ApProd);
+	ctl.hcxt = ap.prod_cxt;
+	ap.prods = hash_create("retailflow approvals products", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(ApCostKey);
+	ctl.entrysize = sizeof(ApCost);
+	ctl.hcxt = ap.prod_cxt;
+	ap.costs = hash_create("retailflow approvals costs", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	if (SPI_execute(psprintf("SELECT pp.id, pt.list_price::float8, pc.parent_path::text "
+							 "FROM %s.product_product pp JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+							 "LEFT JOIN %s.product_category pc ON pc.id = pt.categ_id", nsp, nsp, nsp),
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read products");
+	td = SPI_tuptable->tupdesc;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		int32		id = spi_i4(tup, td, 1, 0);
+		ApProd	   *p = hash_search(ap.prods, &id, HASH_ENTER, NULL);
+		char	   *path = SPI_getvalue(tup, td, 3);
+
+		p->list_price = spi_f8(tup, td, 2, &has);
+		p->cat_path = path ? MemoryContextStrdup(ap.prod_cxt, path) : NULL;
+	}
+	if (o->version >= 18)
+		SPI_execute(psprintf("SELECT pp.id, c.key::int, (c.value #>> '{}')::float8 FROM %s.product_product pp, "
+							 "jsonb_each(CASE WHEN jsonb_typeof(pp.standard_price) = 'object' THEN pp.standard_price END) c "
+							 "WHERE c.key ~ '^[0-9]+$' AND jsonb_typeof(c.value) = 'number'", nsp), true, 0);
+	else if (OidIsValid(get_relname_relid("ir_property", o->nsp)))
+		SPI_execute(psprintf("SELECT substr(res_id, 17)::int, coalesce(company_id, 0), value_float FROM %s.ir_property "
+							 "WHERE name = 'standard_price' AND res_id ~ '^product\\.product,[0-9]+$' AND value_float IS NOT NULL",
+							 nsp), true, 0);
+	else
+		return;
+	td = SPI_tuptable->tupdesc;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		ApCostKey	key;
+		ApCost	   *c;
+
+		key.product_id = spi_i4(tup, td, 1, 0);
+		key.company_id = spi_i4(tup, td, 2, 0);
+		c = hash_search(ap.costs, &key, HASH_ENTER, NULL);
+		c->cost = spi_f8(tup, td, 3, &has);
+	}
+}
+
+/* Makes sure the product cache is valid for this transaction. */
+static void
+ap_ensure_products(const RfOdoo *o)
+{
+	LocalTransactionId lxid = MyProc->lxid;
+
+	if (!ap.prod_stale && ap.prod_txonly && ap.prod_loaded_lxid != lxid)
+		ap.prod_stale = true;
+	if (!ap.prod_stale)
+		return;
+	ap.prod_rel[0] = o->rel[RF_PRODUCT_PRODUCT];
+	ap.prod_rel[1] = o->rel[RF_PRODUCT_TEMPLATE];
+	ap.prod_rel[2] = o->rel[RF_PRODUCT_CATEGORY];
+	ap.prod_rel[3] = get_relname_relid("ir_property", o->nsp);
+	ap.prod_stale = false;
+	MemoryContextReset(ap.prod_cxt);
+	ap.prods = NULL;
+	ap.costs = NULL;
+	SPI_connect();
+	PG_TRY();
+	{
+		ap_load_products(o, quote_identifier(get_namespace_name(o->nsp)));
+	}
+	PG_CATCH();
+	{
+		ap.prod_stale = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	SPI_finish();
+	ap.prod_loaded_lxid = lxid;
+	ap.prod_txonly = (ap.prod_inval_lxid == lxid);
+}
+
+/* Reads an int4 attribute of a slot, dflt when NULL. */
+static inline int32
+ap_slot_int(TupleTableSlot *slot, AttrNumber att, int32 dflt)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, att, &isnull);
+
+	return isnull ? dflt : DatumGetInt32(d);
+}
+
+/* Reads a numeric attribute of a slot as double, reporting NULL through *has. */
+static inline double
+ap_slot_num(TupleTableSlot *slot, AttrNumber att, bool *has)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, att, &isnull);
+
+	*has = !isnull;
+	return isnull ? 0.0 : RfNumericToDouble(d);
+}
+
+/* Opens an index scan of rel for int4 key = value on the index's first column. */
+static IndexScanDesc
+ap_scan_begin(Relation rel, Relation irel, int32 value, ScanKeyData *key)
+{
+	IndexScanDesc scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
+
+	ScanKeyInit(key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(value));
+	index_rescan(scan, key, 1, NULL, 0);
+	return scan;
+}
+
+/*
+ * Sale order facts read directly through the indexes on sale_order.id,
+ * sale_order_line.order_id and the partner tag relation, with products and
+ * costs from the product cache: the same facts as the SQL of ap_facts_sql and
+ * ap_lines_sql, without executor start-up per call.
+ */
+static bool
+ap_read_sale_order(const RfOdoo *o, int32 record_id, ApFacts *f, int need)
+{
+	Relation	rel,
+				irel;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	bool		found = false,
+				has;
+	int32		partner = 0;
+	double		amount = 0.0,
+				rate;
+
+	if (need & AP_NEED_LINES)
+		ap_ensure_products(o);
+
+	rel = table_open(ap.so_rel, AccessShareLock);
+	irel = index_open(ap.so_idx, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = ap_scan_begin(rel, irel, record_id, &key);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		if (ap_slot_int(slot, ap.so_id, 0) != record_id)
+			continue;
+		found = true;
+		f->company_id = ap_slot_int(slot, ap.so_company, 0);
+		amount = ap_slot_num(slot, ap.so_amount, &has);
+		rate = ap_slot_num(slot, ap.so_rate, &has);
+		if (!has || rate == 0.0)
+			rate = 1.0;
+		f->amount = rint(amount / rate * 100.0) / 100.0;
+		f->has_amount = true;
+		partner = ap_slot_int(slot, ap.so_partner, 0);
+		break;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	if (!found)
+		return false;
+	f->applicable = true;
+
+	if (need & AP_NEED_LINES)
+	{
+		double		sub = 0.0,
+					cost = 0.0;
+		int			maxpaths = 8;
+
+		f->paths = palloc(sizeof(char *) * maxpaths);
+		rel = table_open(ap.sol_rel, AccessShareLock);
+		irel = index_open(ap.sol_idx, AccessShareLock);
+		slot = table_slot_create(rel, NULL);
+		scan = ap_scan_begin(rel, irel, record_id, &key);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			int32		product;
+			ApProd	   *p;
+			double		disc,
+						price,
+						qty;
+
+			CHECK_FOR_INTERRUPTS();
+			if (ap_slot_int(slot, ap.sol_order, 0) != record_id)
+				continue;
+			(void) slot_getattr(slot, ap.sol_display, &isnull);
+			if (!isnull)
+				continue;		/* section and note lines */
+			product = ap_slot_int(slot, ap.sol_product, 0);
+			p = hash_search(ap.prods, &product, HASH_FIND, NULL);
+			if (p == NULL)
+				continue;		/* like the inner join of the SQL form */
+			disc = ap_slot_num(slot, ap.sol_discount, &has);
+			price = ap_slot_num(slot, ap.sol_price, &has);
+			if (p->list_price > 0 && price < p->list_price)
+				disc = Max(disc, (1.0 - price / p->list_price) * 100.0);
+			if (!f->has_disc || disc > f->disc)
+			{
+				f->disc = disc;
+				f->has_disc = true;
+			}
+			sub += ap_slot_num(slot, ap.sol_subtotal, &has);
+			qty = ap_slot_num(slot, ap.sol_qty, &has);
+			if (need & AP_NEED_COST)
+			{
+				ApCostKey	ck;
+				ApCost	   *c;
+
+				ck.product_id = product;
+				ck.company_id = ap_slot_int(slot, ap.sol_company, 0);
+				c = hash_search(ap.costs, &ck, HASH_FIND, NULL);
+				if (c == NULL)
+				{
+					ck.company_id = 0;
+					c = hash_search(ap.costs, &ck, HASH_FIND, NULL);
+				}
+				if (c)
+					cost += qty * c->cost;
+			}
+			if (p->cat_path)
+			{
+				if (f->npaths == maxpaths)
+				{
+					maxpaths *= 2;
+					f->paths = repalloc(f->paths, sizeof(char *) * maxpaths);
+				}
+				f->paths[f->npaths++] = p->cat_path;
+			}
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(irel, AccessShareLock);
+		table_close(rel, AccessShareLock);
+		if (sub > 0)
+		{
+			f->margin = (sub - cost) / sub * 100.0;
+			f->has_margin = true;
+		}
+	}
+
+	if ((need & AP_NEED_TAGS) && OidIsValid(ap.tag_idx))
+	{
+		int			maxtags = 8;
+
+		f->tags = palloc(sizeof(int32) * maxtags);
+		rel = table_open(ap.tag_rel, AccessShareLock);
+		irel = index_open(ap.tag_idx, AccessShareLock);
+		slot = table_slot_create(rel, NULL);
+		scan = ap_scan_begin(rel, irel, partner, &key);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			if (ap_slot_int(slot, ap.tag_partner, 0) != partner)
+				continue;
+			if (f->ntags == maxtags)
+			{
+				maxtags *= 2;
+				f->tags = repalloc(f->tags, sizeof(int32) * maxtags);
+			}
+			f->tags[f->ntags++] = ap_slot_int(slot, ap.tag_category, 0);
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(irel, AccessShareLock);
+		table_close(rel, AccessShareLock);
+	}
+	else if (need & AP_NEED_TAGS)
+		return false;			/* not reached: checked by the caller */
+	return true;
+}
+
 /* Reads a record's facts with the kept plans of its document type; false if no such record. */
 static bool
 ap_read_facts(const RfOdoo *o, ApDoc d, int32 record_id, ApFacts *f)
@@ -614,7 +1029,11 @@ ap_read_facts(const RfOdoo *o, ApDoc d, int32 record_id, ApFacts *f)
 				}
 		ap.plan_nsp = o->nsp;
 		ap.plan_version = o->version;
+		ap.so_ready = false;
 	}
+	if (d == AP_SALE_ORDER && ap_so_setup(o) &&
+		(!(need & AP_NEED_TAGS) || OidIsValid(ap.tag_idx)))
+		return ap_read_sale_order(o, record_id, f, need);
 	SPI_connect();
 	if (SPI_execute_plan(ap_plan(o, d, 0, need), &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "retailflow: the %s facts query failed", ap_doc_names[d]);
@@ -991,4 +1410,20 @@ rf_required_approvals_facts(PG_FUNCTION_ARGS)
 				 errdetail("Amounts are absolute values in company currency; discounts are percentages.")));
 	ap_emit_matches(fcinfo, d, &f);
 	return (Datum) 0;
+}
+
+/*
+ * retailflow.approval_active_rules(document_type): how many active rules the
+ * type has, from the backend's rule cache (the enforcement trigger skips work
+ * with it).
+ */
+Datum
+rf_approval_active_rules(PG_FUNCTION_ARGS)
+{
+	ApDoc		d;
+
+	ap_check_doc_arg(fcinfo);
+	d = ap_doc_from_text(PG_GETARG_TEXT_PP(0));
+	ap_ensure_rules(RfOdooRequire(ap_doc_tables(d)));
+	PG_RETURN_INT32(ap.nrules[d]);
 }

@@ -165,11 +165,12 @@ CREATE TRIGGER approval_rule_audit AFTER INSERT OR UPDATE OR DELETE ON retailflo
 -- Every backend's cached rules are invalidated when the rules change.
 CREATE TRIGGER approval_rule_cache_inval AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON retailflow.approval_rule
     FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
--- ... and when the category tree or the partner tags the cached rules name change.
+-- ... and when the category tree, the partner tags the cached rules name, or product
+-- costs (ir_property in Odoo 17; product_product already has a trigger) change.
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition)
 SELECT t, 'retailflow_approval_cache_inval', 'approvals rule cache',
        'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
-FROM unnest(ARRAY['product_category', 'res_partner_category']) AS t;
+FROM unnest(ARRAY['product_category', 'res_partner_category', 'ir_property']) AS t;
 
 CREATE FUNCTION retailflow.required_approvals(
     document_type text, record_id integer,
@@ -177,7 +178,7 @@ CREATE FUNCTION retailflow.required_approvals(
     OUT group_id integer, OUT sla interval, OUT reason text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'rf_required_approvals'
-LANGUAGE C STABLE;
+LANGUAGE C STABLE ROWS 5;
 COMMENT ON FUNCTION retailflow.required_approvals(text, integer) IS
   'Every active approval rule the Odoo document matches, with the reason in words, in approval order';
 
@@ -187,9 +188,16 @@ CREATE FUNCTION retailflow.required_approvals(
     OUT group_id integer, OUT sla interval, OUT reason text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'rf_required_approvals_facts'
-LANGUAGE C STABLE;
+LANGUAGE C STABLE ROWS 5;
 COMMENT ON FUNCTION retailflow.required_approvals(text, jsonb) IS
   'What-if: the rules a document with these facts would match (keys: company_id, amount, discount, margin, product_category_ids, partner_category_ids, risk_score)';
+
+CREATE FUNCTION retailflow.approval_active_rules(document_type text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'rf_approval_active_rules'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION retailflow.approval_active_rules(text) IS
+  'How many active approval rules a document type has (from the per-backend rule cache)';
 
 CREATE TABLE retailflow.approval_request (
     id             bigserial PRIMARY KEY,
@@ -384,48 +392,82 @@ $$;
 -- Enforcement: AFTER UPDATE trigger on Odoo tables when the state really
 -- changes to the watched value (BEFORE for stock_quant, whose facts are the
 -- pending inventory difference that the apply resets).  TG_ARGV[0] is the
--- document type.
+-- document type.  A sale order's confirmation also checks the price
+-- override rules (sale.order.line) of its lines, when any is active.
 CREATE FUNCTION retailflow.approval_enforce()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- custom plans were re-planned on every row (half the trigger's cost)
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     mode text := coalesce(current_setting('retailflow.approval_enforcement', true), 'log');
-    doc text := TG_ARGV[0];
+    sch text;
+    tdoc text := TG_ARGV[0];
+    has_lines boolean;
+    line_ids integer[];
     missing text;
     uid integer;
-    rec record;
 BEGIN
     IF mode = 'off' THEN
         RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
     END IF;
-    -- Wait for in-flight decisions on this document's requests, then read them committed.
+    -- Fast path: nothing matches (C; no active rule for the type costs nothing).
+    has_lines := tdoc = 'sale.order' AND retailflow.approval_active_rules('sale.order.line') > 0;
+    IF NOT has_lines AND NOT EXISTS (SELECT 1 FROM retailflow.required_approvals(tdoc, NEW.id)) THEN
+        RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
+    END IF;
+    IF has_lines THEN
+        sch := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
+        EXECUTE format('SELECT array_agg(l.id ORDER BY l.id) FROM %I.sale_order_line l '
+                       'WHERE l.order_id = $1 AND l.display_type IS NULL '
+                       'AND EXISTS (SELECT 1 FROM retailflow.required_approvals(''sale.order.line'', l.id))', sch)
+            INTO line_ids USING NEW.id;
+    END IF;
+    -- Wait for in-flight decisions on these requests, then read them committed.
     PERFORM 1 FROM retailflow.approval_request r
-     WHERE r.document_type = doc AND r.record_id = NEW.id FOR SHARE;
-    SELECT string_agg(format('level %s: %s (group %s, %s)', m.level, m.reason, m.group_id,
-                             coalesce('request ' || m.request_id || ' ' || m.request_state, 'not requested')),
-                      '; ' ORDER BY m.level, m.rule_id)
+     WHERE r.document_type = tdoc AND r.record_id = NEW.id FOR SHARE;
+    IF line_ids IS NOT NULL THEN
+        PERFORM 1 FROM retailflow.approval_request r
+         WHERE r.document_type = 'sale.order.line' AND r.record_id = ANY (line_ids) FOR SHARE;
+    END IF;
+    SELECT string_agg(format('%slevel %s: %s (group %s, %s)',
+                             CASE WHEN m.doc <> tdoc THEN m.doc || ' ' || m.rid || ' ' ELSE '' END,
+                             m.level, m.reason, m.group_id,
+                             coalesce((SELECT 'request ' || r.id || ' ' || r.state FROM retailflow.approval_request r
+                                        WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
+                                        ORDER BY r.id DESC LIMIT 1), 'not requested')),
+                      '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
       INTO missing
-      FROM retailflow.missing_approvals(doc, NEW.id) m;
+      FROM (SELECT tdoc AS doc, NEW.id AS rid, a.* FROM retailflow.required_approvals(tdoc, NEW.id) a
+            UNION ALL
+            SELECT 'sale.order.line', lid, a.* FROM unnest(line_ids) lid,
+                   LATERAL retailflow.required_approvals('sale.order.line', lid) a) m
+     WHERE NOT EXISTS (SELECT 1 FROM retailflow.approval_request r
+                        WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
+                          AND r.state = 'approved');
     IF missing IS NULL THEN
         RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
     END IF;
     uid := retailflow.acting_user(NULL, NEW.write_uid);
     IF mode = 'block' THEN
-        RAISE LOG 'retailflow: refused % % state change: approvals missing: %', doc, NEW.id, missing;
-        RAISE EXCEPTION '% % cannot be %: approvals are missing', doc, NEW.id,
-                        CASE doc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
+        RAISE LOG 'retailflow: refused % % state change: approvals missing: %', tdoc, NEW.id, missing;
+        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, NEW.id,
+                        CASE tdoc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Missing approvals: %s.', missing),
-                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', doc, NEW.id);
+                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', tdoc, NEW.id);
     END IF;
     -- log mode: let it through, create the missing requests, record it.
-    PERFORM retailflow.request_approvals(doc, NEW.id, uid);
-    PERFORM retailflow.audit('approval.enforcement_logged', doc, NEW.id, NULL,
+    PERFORM retailflow.request_approvals(tdoc, NEW.id, uid);
+    IF line_ids IS NOT NULL THEN
+        PERFORM retailflow.request_approvals('sale.order.line', lid, uid) FROM unnest(line_ids) lid;
+    END IF;
+    PERFORM retailflow.audit('approval.enforcement_logged', tdoc, NEW.id, NULL,
                              jsonb_build_object('state', to_jsonb(NEW) -> 'state', 'missing', missing), uid);
-    PERFORM retailflow.emit('approval.enforcement_refused', doc, NEW.id,
+    PERFORM retailflow.emit('approval.enforcement_refused', tdoc, NEW.id,
                             jsonb_build_object('mode', mode, 'missing', missing));
     RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
 END
@@ -434,8 +476,6 @@ $$;
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
   ('sale_order', 'retailflow_approval_enforce', 'approvals enforcement',
    'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''sale'' AND OLD.state IS DISTINCT FROM ''sale'') EXECUTE FUNCTION retailflow.approval_enforce(''sale.order'')'),
-  ('sale_order_line', 'retailflow_approval_enforce', 'approvals enforcement',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''sale'' AND OLD.state IS DISTINCT FROM ''sale'' AND NEW.display_type IS NULL) EXECUTE FUNCTION retailflow.approval_enforce(''sale.order.line'')'),
   ('purchase_order', 'retailflow_approval_enforce', 'approvals enforcement',
    'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''purchase'' AND OLD.state IS DISTINCT FROM ''purchase'') EXECUTE FUNCTION retailflow.approval_enforce(''purchase.order'')'),
   ('account_move', 'retailflow_approval_enforce', 'approvals enforcement',
