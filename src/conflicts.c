@@ -48,6 +48,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "storage/proc.h"
 #include "utils/tuplestore.h"
 
 #include "retailflow.h"
@@ -585,6 +586,17 @@ cf_report(const char *kind, const char *model, int32 record_id, const QKey *k,
 	}
 }
 
+/* Guard rows already bumped by this (sub)transaction: their row lock is held. */
+#define GUARD_MEMO 32
+static struct
+{
+	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	int			n;
+	int32		product[GUARD_MEMO];
+	int32		location[GUARD_MEMO];
+} guard_memo;
+
 /* Bumps the guard row of (product, location), as the extension owner. */
 static void
 cf_guard(int32 product, int32 location)
@@ -593,6 +605,15 @@ cf_guard(int32 product, int32 location)
 	int			save_sec;
 	Datum		args[2];
 
+	if (guard_memo.lxid != MyProc->lxid || guard_memo.subxid != GetCurrentSubTransactionId())
+	{
+		guard_memo.lxid = MyProc->lxid;
+		guard_memo.subxid = GetCurrentSubTransactionId();
+		guard_memo.n = 0;
+	}
+	for (int i = 0; i < guard_memo.n; i++)
+		if (guard_memo.product[i] == product && guard_memo.location[i] == location)
+			return;				/* we hold its lock until the end of the transaction */
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(cf_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
@@ -614,6 +635,12 @@ cf_guard(int32 product, int32 location)
 		elog(ERROR, "retailflow: could not update the reservation guard");
 	SPI_finish();
 	SetUserIdAndSecContext(save_user, save_sec);
+	if (guard_memo.n < GUARD_MEMO)
+	{
+		guard_memo.product[guard_memo.n] = product;
+		guard_memo.location[guard_memo.n] = location;
+		guard_memo.n++;
+	}
 }
 
 /* Sums quantity and reserved over the quants of key k, with a fresh snapshot. */
