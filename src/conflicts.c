@@ -943,6 +943,17 @@ emit_row(ScanOut *so, const char *kind, const char *severity, const QKey *k, int
 	tuplestore_putvalues(so->ts, so->td, v, n);
 }
 
+/* Row estimate of relid from pg_class (at least 1024). */
+static uint32
+cf_estimate(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	double		n = rel->rd_rel->reltuples;
+
+	table_close(rel, AccessShareLock);
+	return (uint32) Min(Max(n, 1024.0), 64.0 * 1024 * 1024);
+}
+
 /* Opens a heap scan of relid with the active snapshot. */
 static TableScanDesc
 scan_open(Oid relid, Relation *rel, TupleTableSlot **slot)
@@ -1053,10 +1064,79 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		loc_wh_first[cf.max_loc + 1] = total;
 	}
 
-	keys = qagg_create(work, 4096, NULL);
-	moves = moveagg_create(work, 1024, NULL);
+	/* size the hash tables from the planner's row estimates: no regrowth */
+	keys = qagg_create(work, cf_estimate(o->rel[RF_STOCK_QUANT]) + cf_estimate(o->rel[RF_STOCK_MOVE_LINE]) / 4, NULL);
+	moves = moveagg_create(work, cf_estimate(o->rel[RF_STOCK_MOVE]) / 2, NULL);
 	serials = pairagg_create(work, 256, NULL);
-	whprod = pairagg_create(work, 4096, NULL);
+	whprod = pairagg_create(work, cf_estimate(o->rel[RF_STOCK_MOVE]) / 2, NULL);
+
+	/* stock_move: open moves (quantity check), to-do moves (in/out per warehouse) */
+	scan = scan_open(o->rel[RF_STOCK_MOVE], &rel, &slot);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		int32		src, dst, product;
+		bool		found;
+
+		if ((++n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		slot_getsomeattrs(slot, cf.m_max);
+		if (slot->tts_isnull[cf.m_state - 1] || !cf_state_open(slot, cf.m_state))
+			continue;
+		product = cf_int(slot, cf.m_product);
+		{
+			MoveAgg    *m = moveagg_insert(moves, cf_int(slot, cf.m_id), &found);
+
+			m->product = product;
+			m->location = cf_int(slot, cf.m_location);
+			m->uom = cf_int(slot, cf.m_uom);
+			m->qty = cf_num(slot, cf.m_qty);
+			m->mlqty = 0.0;
+		}
+		if (!cf_state_todo(slot, cf.m_state) || !(cf_prod(product)->flags & PROD_STORABLE))
+			continue;
+		src = cf_int(slot, cf.m_location);
+		dst = (cf.m_final != InvalidAttrNumber && !slot->tts_isnull[cf.m_final - 1])
+			? cf_int(slot, cf.m_final) : cf_int(slot, cf.m_dest);
+		{
+			double		pq = cf_num(slot, cf.m_pqty);
+			int			sf = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src] : 0;
+			int			sl = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src + 1] : 0;
+			int			df = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst] : 0;
+			int			dl = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst + 1] : 0;
+
+			for (int j = sf; j < sl; j++)
+			{
+				bool		inside = false;
+
+				for (int d = df; d < dl; d++)
+					inside |= loc_wh[d] == loc_wh[j];
+				if (!inside)
+				{
+					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) product, &found);
+
+					if (!found)
+						w->qty = w->in = w->out = 0.0;
+					w->out += pq;
+				}
+			}
+			for (int d = df; d < dl; d++)
+			{
+				bool		inside = false;
+
+				for (int j = sf; j < sl; j++)
+					inside |= loc_wh[d] == loc_wh[j];
+				if (!inside)
+				{
+					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[d] << 32) | (uint32) product, &found);
+
+					if (!found)
+						w->qty = w->in = w->out = 0.0;
+					w->in += pq;
+				}
+			}
+		}
+	}
+	scan_close(scan, rel, slot);
 
 	/* stock_quant: keys, per-row checks, serials, on hand per warehouse */
 	scan = scan_open(o->rel[RF_STOCK_QUANT], &rel, &slot);
@@ -1125,80 +1205,12 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		if (k.location >= 0 && k.location <= cf.max_loc)
 			for (int j = loc_wh_first[k.location]; j < loc_wh_first[k.location + 1]; j++)
 			{
-				PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) k.product, &found);
+				/* only pairs with to-do moves can be at risk */
+				PairAgg    *w = pairagg_lookup(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) k.product);
 
-				if (!found)
-					w->qty = w->in = w->out = 0.0;
-				w->qty += qty;
+				if (w)
+					w->qty += qty;
 			}
-	}
-	scan_close(scan, rel, slot);
-
-	/* stock_move: open moves (quantity check), to-do moves (in/out per warehouse) */
-	scan = scan_open(o->rel[RF_STOCK_MOVE], &rel, &slot);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		int32		src, dst, product;
-		bool		found;
-
-		if ((++n & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		slot_getsomeattrs(slot, cf.m_max);
-		if (slot->tts_isnull[cf.m_state - 1] || !cf_state_open(slot, cf.m_state))
-			continue;
-		product = cf_int(slot, cf.m_product);
-		{
-			MoveAgg    *m = moveagg_insert(moves, cf_int(slot, cf.m_id), &found);
-
-			m->product = product;
-			m->location = cf_int(slot, cf.m_location);
-			m->uom = cf_int(slot, cf.m_uom);
-			m->qty = cf_num(slot, cf.m_qty);
-			m->mlqty = 0.0;
-		}
-		if (!cf_state_todo(slot, cf.m_state) || !(cf_prod(product)->flags & PROD_STORABLE))
-			continue;
-		src = cf_int(slot, cf.m_location);
-		dst = (cf.m_final != InvalidAttrNumber && !slot->tts_isnull[cf.m_final - 1])
-			? cf_int(slot, cf.m_final) : cf_int(slot, cf.m_dest);
-		{
-			double		pq = cf_num(slot, cf.m_pqty);
-			int			sf = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src] : 0;
-			int			sl = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src + 1] : 0;
-			int			df = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst] : 0;
-			int			dl = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst + 1] : 0;
-
-			for (int j = sf; j < sl; j++)
-			{
-				bool		inside = false;
-
-				for (int d = df; d < dl; d++)
-					inside |= loc_wh[d] == loc_wh[j];
-				if (!inside)
-				{
-					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) product, &found);
-
-					if (!found)
-						w->qty = w->in = w->out = 0.0;
-					w->out += pq;
-				}
-			}
-			for (int d = df; d < dl; d++)
-			{
-				bool		inside = false;
-
-				for (int j = sf; j < sl; j++)
-					inside |= loc_wh[d] == loc_wh[j];
-				if (!inside)
-				{
-					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[d] << 32) | (uint32) product, &found);
-
-					if (!found)
-						w->qty = w->in = w->out = 0.0;
-					w->in += pq;
-				}
-			}
-		}
 	}
 	scan_close(scan, rel, slot);
 

@@ -50,7 +50,7 @@ for my $v (17, 18)
 	my $file = "odoo${v}_demo_full.sql.gz";
 	SKIP:
 	{
-		skip "$file not present", 7 unless -f "$shared/$file";
+		skip "$file not present", 8 unless -f "$shared/$file";
 		my $db = "demo$v";
 		load_dump($db, $file);
 		is($node->safe_psql($db, 'SELECT retailflow.odoo_version()'), $v, "demo $v detected as Odoo $v");
@@ -64,6 +64,17 @@ for my $v (17, 18)
 			                'over_reservation', 'negative_reservation', 'move_quantity_mismatch')");
 		is($broken, '', "demo $v: no broken reservation reported (Odoo's own data keeps the invariants)");
 		is($node->safe_psql($db, $diff_sql), '0', "demo $v: C scan equals the plain-SQL scan");
+		# oversell risk is Odoo's own forecast: virtual_available < 0 with outgoing demand
+		is($node->safe_psql($db, q{
+			SELECT count(*) FROM (
+			  (SELECT product_id, warehouse_id FROM retailflow.reservation_conflicts() WHERE kind = 'oversell_risk'
+			   EXCEPT SELECT product_id, warehouse_id FROM retailflow.product_quantities()
+			          WHERE virtual_available < 0 AND outgoing_qty > 0)
+			  UNION ALL
+			  (SELECT product_id, warehouse_id FROM retailflow.product_quantities()
+			   WHERE virtual_available < 0 AND outgoing_qty > 0
+			   EXCEPT SELECT product_id, warehouse_id FROM retailflow.reservation_conflicts() WHERE kind = 'oversell_risk')) d}),
+			'0', "demo $v: oversell_risk rows are exactly the pairs product_quantities() forecasts negative");
 		is($node->safe_psql($db, 'SELECT count(*) FROM retailflow.repair_reservations()'), '0',
 			"demo $v: repair_reservations() finds nothing to change");
 		# every quant and open move line rewritten in log mode: the triggers log only what the scan reports
