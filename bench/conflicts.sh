@@ -11,13 +11,15 @@
 #      update move) and unreserves (update quant, delete move line, update
 #      move) one unit, with the conflict triggers disabled (baseline) and
 #      enabled in log and block mode, rounds interleaved, median and best tps (the machine is shared:
-#      the best run is the one least disturbed by other load).
+#      the best run is the one least disturbed by other load);
+#   3. the same writes in a server-side plpgsql loop, best of 9 interleaved
+#      runs per mode: the triggers' CPU cost per write.
 # Not part of test/run.  Usage: bash bench/conflicts.sh [--quick] [--seconds N] [--rounds N]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/test/lib.sh"
 
-GEN="100, 50000, 1000000, 200000"; SECS=6; CLIENTS=1; ROUNDS=7
+GEN="100, 50000, 1000000, 200000"; SECS=5; CLIENTS=1; ROUNDS=7
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) GEN="20, 5000, 100000, 20000"; SECS=5; shift;;
@@ -132,5 +134,45 @@ awk -v b="$MED_none" -v o="$MED_off" -v l="$MED_log" -v k="$MED_block" 'BEGIN{
   printf "throughput retained (median): off %.1f%%, log %.1f%%, block %.1f%%\n", 100*o/b, 100*l/b, 100*k/b }'
 awk -v b="$BEST_none" -v o="$BEST_off" -v l="$BEST_log" -v k="$BEST_block" 'BEGIN{
   printf "throughput retained (best run, least disturbed by other load): off %.1f%%, log %.1f%%, block %.1f%%\n", 100*o/b, 100*l/b, 100*k/b }'
+
+# ---- 2b. the same writes in a server-side loop (no client round trips, no commits):
+# the triggers' CPU cost per write, least sensitive to other load on the machine
+Q "CREATE FUNCTION bench_cycle(n integer) RETURNS float8 LANGUAGE plpgsql AS \$f\$
+DECLARE r record; t0 timestamptz; mlid integer; nres integer := (SELECT count(*) FROM bench_res);
+BEGIN
+  t0 := clock_timestamp();
+  FOR k IN 1..n LOOP
+    SELECT * INTO r FROM bench_res WHERE i = 1 + ((k * 7919) % nres);
+    UPDATE stock_quant SET reserved_quantity = reserved_quantity + 1, write_date = now() WHERE id = r.q;
+    INSERT INTO stock_move_line (move_id, company_id, product_id, product_uom_id, location_id, location_dest_id, state,
+                                 quantity, quantity_product_uom, picked, date)
+    VALUES (r.m, 1, r.p, 1, r.l, r.d, 'assigned', 1, 1, false, now()) RETURNING id INTO mlid;
+    UPDATE stock_move SET state = 'assigned', quantity = coalesce(quantity, 0) + 1 WHERE id = r.m;
+    UPDATE stock_quant SET reserved_quantity = reserved_quantity - 1, write_date = now() WHERE id = r.q;
+    DELETE FROM stock_move_line WHERE id = mlid;
+    UPDATE stock_move SET state = 'confirmed', quantity = quantity - 1 WHERE id = r.m;
+  END LOOP;
+  RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END \$f\$" >/dev/null
+cycle() {   # cycle MODE: ms for 2000 reserve+unreserve cycles
+  if [ "$1" = none ]; then ACTION=DISABLE triggers; else ACTION=ENABLE triggers; fi
+  "${PSQL[@]}" -d bench -At -c "SET retailflow.conflict_action = $( [ "$1" = none ] && echo off || echo "$1" )" \
+    -c "SET default_transaction_isolation = 'repeatable read'" -c "SELECT round(bench_cycle(2000)::numeric, 1)" | tail -1
+}
+declare -A C
+for mode in none log; do cycle $mode >/dev/null; done
+for r in $(seq 9); do
+  for mode in none off log block; do C[$mode]+="$(cycle $mode) "; done
+done
+ACTION=ENABLE triggers
+echo
+echo "== trigger cost in a server-side loop: 2000 reserve+unreserve cycles (12,000 writes), ms, best of 9 interleaved"
+for mode in none off log block; do
+  b=$(echo ${C[$mode]} | tr ' ' '\n' | sort -n | head -1); declare "CB_$mode=$b"
+  printf '%-34s best %8.1f ms  (runs: %s)\n' "$( [ $mode = none ] && echo 'triggers disabled (baseline)' || echo "triggers enabled, $mode")" "$b" "${C[$mode]}"
+done
+awk -v b="$CB_none" -v o="$CB_off" -v l="$CB_log" -v k="$CB_block" 'BEGIN{
+  printf "throughput retained (server loop): off %.1f%%, log %.1f%%, block %.1f%%; trigger cost per write: off %.1f us, log %.1f us, block %.1f us\n",
+    100*b/o, 100*b/l, 100*b/k, (o-b)*1000/12000, (l-b)*1000/12000, (k-b)*1000/12000 }'
 echo "conflicts logged during the run: $(Q "SELECT count(*) FROM retailflow.exception_log")"
 echo "guard rows: $(Q "SELECT count(*) FROM retailflow.reservation_guard")"
