@@ -106,7 +106,8 @@ typedef struct CfUom
 typedef struct CfCache
 {
 	MemoryContext cxt;
-	bool		stale;
+	bool		stale;			/* locations, products, UoMs */
+	bool		stale_rels;		/* column numbers, index */
 	Oid			rel[RF_NUM_TABLES];
 	int			version;
 	int32		max_loc, max_prod, max_uom;
@@ -125,14 +126,20 @@ static bool cf_initialized = false;
 static SPIPlanPtr guard_plan = NULL;
 static SPIPlanPtr log_plan = NULL;
 
-/* Relcache callback: any change to a cached Odoo table marks the cache stale. */
+/*
+ * Relcache callback: a data change of a cached Odoo table marks the data
+ * stale; an invalidation of stock_quant (DDL, VACUUM, ANALYZE) only the
+ * column numbers and the index choice, which are cheap to redo.
+ */
 static void
 cf_relcache_callback(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == cf.rel[RF_STOCK_LOCATION] || relid == cf.rel[RF_PRODUCT_PRODUCT] ||
-		relid == cf.rel[RF_PRODUCT_TEMPLATE] || relid == cf.rel[RF_UOM_UOM] ||
-		relid == cf.rel[RF_STOCK_QUANT])
+		relid == cf.rel[RF_PRODUCT_TEMPLATE] || relid == cf.rel[RF_UOM_UOM])
 		cf.stale = true;
+	if (!OidIsValid(relid) || relid == cf.rel[RF_STOCK_QUANT] || relid == cf.rel[RF_STOCK_MOVE] ||
+		relid == cf.rel[RF_STOCK_MOVE_LINE])
+		cf.stale_rels = true;
 }
 
 /* Registers the retailflow.conflict_action GUC. */
@@ -221,13 +228,56 @@ cf_leading_index(Oid relid, AttrNumber attnum)
 	return best;
 }
 
+/* Loads column numbers of stock_quant / stock_move_line / stock_move and the quant index. */
+static void
+cf_load_rels(const RfOdoo *o)
+{
+	cf.stale_rels = false;		/* first: an invalidation during the load marks it again */
+	cf.q_id = RfAttnum(RF_STOCK_QUANT, "id", false);
+	cf.q_product = RfAttnum(RF_STOCK_QUANT, "product_id", false);
+	cf.q_location = RfAttnum(RF_STOCK_QUANT, "location_id", false);
+	cf.q_lot = RfAttnum(RF_STOCK_QUANT, "lot_id", false);
+	cf.q_package = RfAttnum(RF_STOCK_QUANT, "package_id", false);
+	cf.q_owner = RfAttnum(RF_STOCK_QUANT, "owner_id", false);
+	cf.q_quantity = RfAttnum(RF_STOCK_QUANT, "quantity", false);
+	cf.q_reserved = RfAttnum(RF_STOCK_QUANT, "reserved_quantity", false);
+	cf.q_max = Max(Max(Max(cf.q_id, cf.q_product), Max(cf.q_location, cf.q_lot)),
+				   Max(Max(cf.q_package, cf.q_owner), Max(cf.q_quantity, cf.q_reserved)));
+	cf.l_id = RfAttnum(RF_STOCK_MOVE_LINE, "id", false);
+	cf.l_move = RfAttnum(RF_STOCK_MOVE_LINE, "move_id", false);
+	cf.l_product = RfAttnum(RF_STOCK_MOVE_LINE, "product_id", false);
+	cf.l_location = RfAttnum(RF_STOCK_MOVE_LINE, "location_id", false);
+	cf.l_lot = RfAttnum(RF_STOCK_MOVE_LINE, "lot_id", false);
+	cf.l_package = RfAttnum(RF_STOCK_MOVE_LINE, "package_id", false);
+	cf.l_owner = RfAttnum(RF_STOCK_MOVE_LINE, "owner_id", false);
+	cf.l_state = RfAttnum(RF_STOCK_MOVE_LINE, "state", false);
+	cf.l_qty = RfAttnum(RF_STOCK_MOVE_LINE, "quantity", false);
+	cf.l_qty_uom = RfAttnum(RF_STOCK_MOVE_LINE, "quantity_product_uom", false);
+	cf.l_uom = RfAttnum(RF_STOCK_MOVE_LINE, "product_uom_id", false);
+	cf.l_max = 0;
+	for (AttrNumber *a = &cf.l_id; a <= &cf.l_uom; a++)
+		cf.l_max = Max(cf.l_max, *a);
+	cf.m_id = RfAttnum(RF_STOCK_MOVE, "id", false);
+	cf.m_product = RfAttnum(RF_STOCK_MOVE, "product_id", false);
+	cf.m_state = RfAttnum(RF_STOCK_MOVE, "state", false);
+	cf.m_location = RfAttnum(RF_STOCK_MOVE, "location_id", false);
+	cf.m_dest = RfAttnum(RF_STOCK_MOVE, "location_dest_id", false);
+	cf.m_final = RfAttnum(RF_STOCK_MOVE, "location_final_id", true);
+	cf.m_pqty = RfAttnum(RF_STOCK_MOVE, "product_qty", false);
+	cf.m_qty = RfAttnum(RF_STOCK_MOVE, "quantity", false);
+	cf.m_uom = RfAttnum(RF_STOCK_MOVE, "product_uom", false);
+	cf.m_max = 0;
+	for (AttrNumber *a = &cf.m_id; a <= &cf.m_uom; a++)
+		cf.m_max = Max(cf.m_max, *a);
+	cf.quant_index = cf_leading_index(o->rel[RF_STOCK_QUANT], cf.q_product);
+}
+
 /* Makes sure the cache matches the catalog and the data; returns the Odoo info. */
 static const RfOdoo *
 cf_ensure(void)
 {
 	const RfOdoo *o;
 	const char *nsp;
-	MemoryContext old;
 
 	AcceptInvalidationMessages();
 	o = RfOdooRequire(RF_MASK(RF_STOCK_QUANT) | RF_MASK(RF_STOCK_LOCATION) | RF_MASK(RF_STOCK_MOVE) |
@@ -243,7 +293,11 @@ cf_ensure(void)
 	if (memcmp(cf.rel, o->rel, sizeof(cf.rel)) != 0 || cf.version != o->version)
 		cf.stale = true;
 	if (!cf.stale)
+	{
+		if (cf.stale_rels)
+			cf_load_rels(o);
 		return o;
+	}
 
 	memcpy(cf.rel, o->rel, sizeof(cf.rel));
 	cf.version = o->version;
@@ -324,45 +378,7 @@ cf_ensure(void)
 	}
 	PG_END_TRY();
 
-	old = MemoryContextSwitchTo(cf.cxt);
-	cf.q_id = RfAttnum(RF_STOCK_QUANT, "id", false);
-	cf.q_product = RfAttnum(RF_STOCK_QUANT, "product_id", false);
-	cf.q_location = RfAttnum(RF_STOCK_QUANT, "location_id", false);
-	cf.q_lot = RfAttnum(RF_STOCK_QUANT, "lot_id", false);
-	cf.q_package = RfAttnum(RF_STOCK_QUANT, "package_id", false);
-	cf.q_owner = RfAttnum(RF_STOCK_QUANT, "owner_id", false);
-	cf.q_quantity = RfAttnum(RF_STOCK_QUANT, "quantity", false);
-	cf.q_reserved = RfAttnum(RF_STOCK_QUANT, "reserved_quantity", false);
-	cf.q_max = Max(Max(Max(cf.q_id, cf.q_product), Max(cf.q_location, cf.q_lot)),
-				   Max(Max(cf.q_package, cf.q_owner), Max(cf.q_quantity, cf.q_reserved)));
-	cf.l_id = RfAttnum(RF_STOCK_MOVE_LINE, "id", false);
-	cf.l_move = RfAttnum(RF_STOCK_MOVE_LINE, "move_id", false);
-	cf.l_product = RfAttnum(RF_STOCK_MOVE_LINE, "product_id", false);
-	cf.l_location = RfAttnum(RF_STOCK_MOVE_LINE, "location_id", false);
-	cf.l_lot = RfAttnum(RF_STOCK_MOVE_LINE, "lot_id", false);
-	cf.l_package = RfAttnum(RF_STOCK_MOVE_LINE, "package_id", false);
-	cf.l_owner = RfAttnum(RF_STOCK_MOVE_LINE, "owner_id", false);
-	cf.l_state = RfAttnum(RF_STOCK_MOVE_LINE, "state", false);
-	cf.l_qty = RfAttnum(RF_STOCK_MOVE_LINE, "quantity", false);
-	cf.l_qty_uom = RfAttnum(RF_STOCK_MOVE_LINE, "quantity_product_uom", false);
-	cf.l_uom = RfAttnum(RF_STOCK_MOVE_LINE, "product_uom_id", false);
-	cf.l_max = 0;
-	for (AttrNumber *a = &cf.l_id; a <= &cf.l_uom; a++)
-		cf.l_max = Max(cf.l_max, *a);
-	cf.m_id = RfAttnum(RF_STOCK_MOVE, "id", false);
-	cf.m_product = RfAttnum(RF_STOCK_MOVE, "product_id", false);
-	cf.m_state = RfAttnum(RF_STOCK_MOVE, "state", false);
-	cf.m_location = RfAttnum(RF_STOCK_MOVE, "location_id", false);
-	cf.m_dest = RfAttnum(RF_STOCK_MOVE, "location_dest_id", false);
-	cf.m_final = RfAttnum(RF_STOCK_MOVE, "location_final_id", true);
-	cf.m_pqty = RfAttnum(RF_STOCK_MOVE, "product_qty", false);
-	cf.m_qty = RfAttnum(RF_STOCK_MOVE, "quantity", false);
-	cf.m_uom = RfAttnum(RF_STOCK_MOVE, "product_uom", false);
-	cf.m_max = 0;
-	for (AttrNumber *a = &cf.m_id; a <= &cf.m_uom; a++)
-		cf.m_max = Max(cf.m_max, *a);
-	MemoryContextSwitchTo(old);
-	cf.quant_index = cf_leading_index(o->rel[RF_STOCK_QUANT], cf.q_product);
+	cf_load_rels(o);
 	return o;
 }
 
@@ -699,6 +715,43 @@ cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid
 	table_close(rel, AccessShareLock);
 }
 
+/* Keys this transaction checked after writing one of their quants. */
+static struct
+{
+	LocalTransactionId lxid;
+	int			n;
+	int			next;
+	QKey		keys[GUARD_MEMO];
+} checked_memo;
+
+/* True when key k was checked by a quant statement of this transaction. */
+static bool
+checked_memo_has(const QKey *k)
+{
+	if (checked_memo.lxid != MyProc->lxid)
+		return false;
+	for (int i = 0; i < checked_memo.n; i++)
+		if (memcmp(&checked_memo.keys[i], k, sizeof(QKey)) == 0)
+			return true;
+	return false;
+}
+
+/* Remembers that key k was checked in this transaction (ring of GUARD_MEMO). */
+static void
+checked_memo_add(const QKey *k)
+{
+	if (checked_memo.lxid != MyProc->lxid)
+	{
+		checked_memo.lxid = MyProc->lxid;
+		checked_memo.n = checked_memo.next = 0;
+	}
+	if (checked_memo_has(k))
+		return;
+	checked_memo.keys[checked_memo.next] = *k;
+	checked_memo.next = (checked_memo.next + 1) % GUARD_MEMO;
+	checked_memo.n = Min(checked_memo.n + 1, GUARD_MEMO);
+}
+
 /* qsort comparator: keys by product, location, lot, package, owner. */
 static int
 qkey_cmp(const void *a, const void *b)
@@ -848,7 +901,16 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 
 		if (i > 0 && memcmp(&keys[i], &keys[i - 1], sizeof(QKey)) == 0)
 			continue;
+		/*
+		 * A move line does not change its key's sums: when this transaction
+		 * already checked the key after writing a quant of it, every later
+		 * quant write of the key is checked by its own statement.
+		 */
+		if (!is_quant && checked_memo_has(&keys[i]))
+			continue;
 		cf_key_sums(o, &keys[i], &qty, &res, &qid);
+		if (is_quant)
+			checked_memo_add(&keys[i]);
 		if (qid == 0)
 			continue;			/* reserving a key without quants: the scan reports it */
 		if (!(loc->flags & LOC_BYPASS) && cf_cmp(res, qty, prod->rounding) > 0 &&
