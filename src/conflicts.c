@@ -48,6 +48,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "storage/proc.h"
 #include "utils/tuplestore.h"
 
 #include "retailflow.h"
@@ -105,7 +106,8 @@ typedef struct CfUom
 typedef struct CfCache
 {
 	MemoryContext cxt;
-	bool		stale;
+	bool		stale;			/* locations, products, UoMs */
+	bool		stale_rels;		/* column numbers, index */
 	Oid			rel[RF_NUM_TABLES];
 	int			version;
 	int32		max_loc, max_prod, max_uom;
@@ -124,14 +126,20 @@ static bool cf_initialized = false;
 static SPIPlanPtr guard_plan = NULL;
 static SPIPlanPtr log_plan = NULL;
 
-/* Relcache callback: any change to a cached Odoo table marks the cache stale. */
+/*
+ * Relcache callback: a data change of a cached Odoo table marks the data
+ * stale; an invalidation of stock_quant (DDL, VACUUM, ANALYZE) only the
+ * column numbers and the index choice, which are cheap to redo.
+ */
 static void
 cf_relcache_callback(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == cf.rel[RF_STOCK_LOCATION] || relid == cf.rel[RF_PRODUCT_PRODUCT] ||
-		relid == cf.rel[RF_PRODUCT_TEMPLATE] || relid == cf.rel[RF_UOM_UOM] ||
-		relid == cf.rel[RF_STOCK_QUANT])
+		relid == cf.rel[RF_PRODUCT_TEMPLATE] || relid == cf.rel[RF_UOM_UOM])
 		cf.stale = true;
+	if (!OidIsValid(relid) || relid == cf.rel[RF_STOCK_QUANT] || relid == cf.rel[RF_STOCK_MOVE] ||
+		relid == cf.rel[RF_STOCK_MOVE_LINE])
+		cf.stale_rels = true;
 }
 
 /* Registers the retailflow.conflict_action GUC. */
@@ -220,13 +228,56 @@ cf_leading_index(Oid relid, AttrNumber attnum)
 	return best;
 }
 
+/* Loads column numbers of stock_quant / stock_move_line / stock_move and the quant index. */
+static void
+cf_load_rels(const RfOdoo *o)
+{
+	cf.stale_rels = false;		/* first: an invalidation during the load marks it again */
+	cf.q_id = RfAttnum(RF_STOCK_QUANT, "id", false);
+	cf.q_product = RfAttnum(RF_STOCK_QUANT, "product_id", false);
+	cf.q_location = RfAttnum(RF_STOCK_QUANT, "location_id", false);
+	cf.q_lot = RfAttnum(RF_STOCK_QUANT, "lot_id", false);
+	cf.q_package = RfAttnum(RF_STOCK_QUANT, "package_id", false);
+	cf.q_owner = RfAttnum(RF_STOCK_QUANT, "owner_id", false);
+	cf.q_quantity = RfAttnum(RF_STOCK_QUANT, "quantity", false);
+	cf.q_reserved = RfAttnum(RF_STOCK_QUANT, "reserved_quantity", false);
+	cf.q_max = Max(Max(Max(cf.q_id, cf.q_product), Max(cf.q_location, cf.q_lot)),
+				   Max(Max(cf.q_package, cf.q_owner), Max(cf.q_quantity, cf.q_reserved)));
+	cf.l_id = RfAttnum(RF_STOCK_MOVE_LINE, "id", false);
+	cf.l_move = RfAttnum(RF_STOCK_MOVE_LINE, "move_id", false);
+	cf.l_product = RfAttnum(RF_STOCK_MOVE_LINE, "product_id", false);
+	cf.l_location = RfAttnum(RF_STOCK_MOVE_LINE, "location_id", false);
+	cf.l_lot = RfAttnum(RF_STOCK_MOVE_LINE, "lot_id", false);
+	cf.l_package = RfAttnum(RF_STOCK_MOVE_LINE, "package_id", false);
+	cf.l_owner = RfAttnum(RF_STOCK_MOVE_LINE, "owner_id", false);
+	cf.l_state = RfAttnum(RF_STOCK_MOVE_LINE, "state", false);
+	cf.l_qty = RfAttnum(RF_STOCK_MOVE_LINE, "quantity", false);
+	cf.l_qty_uom = RfAttnum(RF_STOCK_MOVE_LINE, "quantity_product_uom", false);
+	cf.l_uom = RfAttnum(RF_STOCK_MOVE_LINE, "product_uom_id", false);
+	cf.l_max = 0;
+	for (AttrNumber *a = &cf.l_id; a <= &cf.l_uom; a++)
+		cf.l_max = Max(cf.l_max, *a);
+	cf.m_id = RfAttnum(RF_STOCK_MOVE, "id", false);
+	cf.m_product = RfAttnum(RF_STOCK_MOVE, "product_id", false);
+	cf.m_state = RfAttnum(RF_STOCK_MOVE, "state", false);
+	cf.m_location = RfAttnum(RF_STOCK_MOVE, "location_id", false);
+	cf.m_dest = RfAttnum(RF_STOCK_MOVE, "location_dest_id", false);
+	cf.m_final = RfAttnum(RF_STOCK_MOVE, "location_final_id", true);
+	cf.m_pqty = RfAttnum(RF_STOCK_MOVE, "product_qty", false);
+	cf.m_qty = RfAttnum(RF_STOCK_MOVE, "quantity", false);
+	cf.m_uom = RfAttnum(RF_STOCK_MOVE, "product_uom", false);
+	cf.m_max = 0;
+	for (AttrNumber *a = &cf.m_id; a <= &cf.m_uom; a++)
+		cf.m_max = Max(cf.m_max, *a);
+	cf.quant_index = cf_leading_index(o->rel[RF_STOCK_QUANT], cf.q_product);
+}
+
 /* Makes sure the cache matches the catalog and the data; returns the Odoo info. */
 static const RfOdoo *
 cf_ensure(void)
 {
 	const RfOdoo *o;
 	const char *nsp;
-	MemoryContext old;
 
 	AcceptInvalidationMessages();
 	o = RfOdooRequire(RF_MASK(RF_STOCK_QUANT) | RF_MASK(RF_STOCK_LOCATION) | RF_MASK(RF_STOCK_MOVE) |
@@ -242,7 +293,11 @@ cf_ensure(void)
 	if (memcmp(cf.rel, o->rel, sizeof(cf.rel)) != 0 || cf.version != o->version)
 		cf.stale = true;
 	if (!cf.stale)
+	{
+		if (cf.stale_rels)
+			cf_load_rels(o);
 		return o;
+	}
 
 	memcpy(cf.rel, o->rel, sizeof(cf.rel));
 	cf.version = o->version;
@@ -323,45 +378,7 @@ cf_ensure(void)
 	}
 	PG_END_TRY();
 
-	old = MemoryContextSwitchTo(cf.cxt);
-	cf.q_id = RfAttnum(RF_STOCK_QUANT, "id", false);
-	cf.q_product = RfAttnum(RF_STOCK_QUANT, "product_id", false);
-	cf.q_location = RfAttnum(RF_STOCK_QUANT, "location_id", false);
-	cf.q_lot = RfAttnum(RF_STOCK_QUANT, "lot_id", false);
-	cf.q_package = RfAttnum(RF_STOCK_QUANT, "package_id", false);
-	cf.q_owner = RfAttnum(RF_STOCK_QUANT, "owner_id", false);
-	cf.q_quantity = RfAttnum(RF_STOCK_QUANT, "quantity", false);
-	cf.q_reserved = RfAttnum(RF_STOCK_QUANT, "reserved_quantity", false);
-	cf.q_max = Max(Max(Max(cf.q_id, cf.q_product), Max(cf.q_location, cf.q_lot)),
-				   Max(Max(cf.q_package, cf.q_owner), Max(cf.q_quantity, cf.q_reserved)));
-	cf.l_id = RfAttnum(RF_STOCK_MOVE_LINE, "id", false);
-	cf.l_move = RfAttnum(RF_STOCK_MOVE_LINE, "move_id", false);
-	cf.l_product = RfAttnum(RF_STOCK_MOVE_LINE, "product_id", false);
-	cf.l_location = RfAttnum(RF_STOCK_MOVE_LINE, "location_id", false);
-	cf.l_lot = RfAttnum(RF_STOCK_MOVE_LINE, "lot_id", false);
-	cf.l_package = RfAttnum(RF_STOCK_MOVE_LINE, "package_id", false);
-	cf.l_owner = RfAttnum(RF_STOCK_MOVE_LINE, "owner_id", false);
-	cf.l_state = RfAttnum(RF_STOCK_MOVE_LINE, "state", false);
-	cf.l_qty = RfAttnum(RF_STOCK_MOVE_LINE, "quantity", false);
-	cf.l_qty_uom = RfAttnum(RF_STOCK_MOVE_LINE, "quantity_product_uom", false);
-	cf.l_uom = RfAttnum(RF_STOCK_MOVE_LINE, "product_uom_id", false);
-	cf.l_max = 0;
-	for (AttrNumber *a = &cf.l_id; a <= &cf.l_uom; a++)
-		cf.l_max = Max(cf.l_max, *a);
-	cf.m_id = RfAttnum(RF_STOCK_MOVE, "id", false);
-	cf.m_product = RfAttnum(RF_STOCK_MOVE, "product_id", false);
-	cf.m_state = RfAttnum(RF_STOCK_MOVE, "state", false);
-	cf.m_location = RfAttnum(RF_STOCK_MOVE, "location_id", false);
-	cf.m_dest = RfAttnum(RF_STOCK_MOVE, "location_dest_id", false);
-	cf.m_final = RfAttnum(RF_STOCK_MOVE, "location_final_id", true);
-	cf.m_pqty = RfAttnum(RF_STOCK_MOVE, "product_qty", false);
-	cf.m_qty = RfAttnum(RF_STOCK_MOVE, "quantity", false);
-	cf.m_uom = RfAttnum(RF_STOCK_MOVE, "product_uom", false);
-	cf.m_max = 0;
-	for (AttrNumber *a = &cf.m_id; a <= &cf.m_uom; a++)
-		cf.m_max = Max(cf.m_max, *a);
-	MemoryContextSwitchTo(old);
-	cf.quant_index = cf_leading_index(o->rel[RF_STOCK_QUANT], cf.q_product);
+	cf_load_rels(o);
 	return o;
 }
 
@@ -585,6 +602,17 @@ cf_report(const char *kind, const char *model, int32 record_id, const QKey *k,
 	}
 }
 
+/* Guard rows already bumped by this (sub)transaction: their row lock is held. */
+#define GUARD_MEMO 32
+static struct
+{
+	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	int			n;
+	int32		product[GUARD_MEMO];
+	int32		location[GUARD_MEMO];
+} guard_memo;
+
 /* Bumps the guard row of (product, location), as the extension owner. */
 static void
 cf_guard(int32 product, int32 location)
@@ -593,6 +621,15 @@ cf_guard(int32 product, int32 location)
 	int			save_sec;
 	Datum		args[2];
 
+	if (guard_memo.lxid != MyProc->lxid || guard_memo.subxid != GetCurrentSubTransactionId())
+	{
+		guard_memo.lxid = MyProc->lxid;
+		guard_memo.subxid = GetCurrentSubTransactionId();
+		guard_memo.n = 0;
+	}
+	for (int i = 0; i < guard_memo.n; i++)
+		if (guard_memo.product[i] == product && guard_memo.location[i] == location)
+			return;				/* we hold its lock until the end of the transaction */
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(cf_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
@@ -614,6 +651,12 @@ cf_guard(int32 product, int32 location)
 		elog(ERROR, "retailflow: could not update the reservation guard");
 	SPI_finish();
 	SetUserIdAndSecContext(save_user, save_sec);
+	if (guard_memo.n < GUARD_MEMO)
+	{
+		guard_memo.product[guard_memo.n] = product;
+		guard_memo.location[guard_memo.n] = location;
+		guard_memo.n++;
+	}
 }
 
 /* Sums quantity and reserved over the quants of key k, with a fresh snapshot. */
@@ -670,6 +713,43 @@ cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid
 	UnregisterSnapshot(snap);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
+}
+
+/* Keys this transaction checked after writing one of their quants. */
+static struct
+{
+	LocalTransactionId lxid;
+	int			n;
+	int			next;
+	QKey		keys[GUARD_MEMO];
+} checked_memo;
+
+/* True when key k was checked by a quant statement of this transaction. */
+static bool
+checked_memo_has(const QKey *k)
+{
+	if (checked_memo.lxid != MyProc->lxid)
+		return false;
+	for (int i = 0; i < checked_memo.n; i++)
+		if (memcmp(&checked_memo.keys[i], k, sizeof(QKey)) == 0)
+			return true;
+	return false;
+}
+
+/* Remembers that key k was checked in this transaction (ring of GUARD_MEMO). */
+static void
+checked_memo_add(const QKey *k)
+{
+	if (checked_memo.lxid != MyProc->lxid)
+	{
+		checked_memo.lxid = MyProc->lxid;
+		checked_memo.n = checked_memo.next = 0;
+	}
+	if (checked_memo_has(k))
+		return;
+	checked_memo.keys[checked_memo.next] = *k;
+	checked_memo.next = (checked_memo.next + 1) % GUARD_MEMO;
+	checked_memo.n = Min(checked_memo.n + 1, GUARD_MEMO);
 }
 
 /* qsort comparator: keys by product, location, lot, package, owner. */
@@ -769,6 +849,21 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 						  psprintf("negative reserved quantity %.15g", res));
 			if ((loc->flags & LOC_BYPASS) && qty < 0.0)
 				continue;		/* negative stock in Vendors, Inventory loss...: normal */
+
+			/*
+			 * Log mode, fast path: if every quant of a key has reserved <=
+			 * quantity and quantity >= 0, the key has neither conflict 4 nor
+			 * 5.  Each quant write is checked here, so a row within its own
+			 * bounds cannot create a conflict on its key; only a row out of
+			 * bounds needs the sums over the key.  Block mode always takes
+			 * the guard and sums (concurrent writers, see docs).
+			 */
+			if (conflict_action == CONFLICT_LOG && cf_cmp(res, qty, prod->rounding) <= 0 &&
+				cf_cmp(qty, 0.0, prod->rounding) >= 0)
+			{
+				checked_memo_add(&k);
+				continue;
+			}
 		}
 		else
 		{
@@ -821,7 +916,16 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 
 		if (i > 0 && memcmp(&keys[i], &keys[i - 1], sizeof(QKey)) == 0)
 			continue;
+		/*
+		 * A move line does not change its key's sums: when this transaction
+		 * already checked the key after writing a quant of it, every later
+		 * quant write of the key is checked by its own statement.
+		 */
+		if (!is_quant && checked_memo_has(&keys[i]))
+			continue;
 		cf_key_sums(o, &keys[i], &qty, &res, &qid);
+		if (is_quant)
+			checked_memo_add(&keys[i]);
 		if (qid == 0)
 			continue;			/* reserving a key without quants: the scan reports it */
 		if (!(loc->flags & LOC_BYPASS) && cf_cmp(res, qty, prod->rounding) > 0 &&
@@ -914,6 +1018,17 @@ emit_row(ScanOut *so, const char *kind, const char *severity, const QKey *k, int
 	v[10] = DirectFunctionCall1(float8_numeric, Float8GetDatum(actual));
 	v[11] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(so->ts, so->td, v, n);
+}
+
+/* Row estimate of relid from pg_class (at least 1024). */
+static uint32
+cf_estimate(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	double		n = rel->rd_rel->reltuples;
+
+	table_close(rel, AccessShareLock);
+	return (uint32) Min(Max(n, 1024.0), 64.0 * 1024 * 1024);
 }
 
 /* Opens a heap scan of relid with the active snapshot. */
@@ -1026,10 +1141,79 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		loc_wh_first[cf.max_loc + 1] = total;
 	}
 
-	keys = qagg_create(work, 4096, NULL);
-	moves = moveagg_create(work, 1024, NULL);
+	/* size the hash tables from the planner's row estimates: no regrowth */
+	keys = qagg_create(work, cf_estimate(o->rel[RF_STOCK_QUANT]) + cf_estimate(o->rel[RF_STOCK_MOVE_LINE]) / 4, NULL);
+	moves = moveagg_create(work, cf_estimate(o->rel[RF_STOCK_MOVE]) / 2, NULL);
 	serials = pairagg_create(work, 256, NULL);
-	whprod = pairagg_create(work, 4096, NULL);
+	whprod = pairagg_create(work, cf_estimate(o->rel[RF_STOCK_MOVE]) / 2, NULL);
+
+	/* stock_move: open moves (quantity check), to-do moves (in/out per warehouse) */
+	scan = scan_open(o->rel[RF_STOCK_MOVE], &rel, &slot);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		int32		src, dst, product;
+		bool		found;
+
+		if ((++n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		slot_getsomeattrs(slot, cf.m_max);
+		if (slot->tts_isnull[cf.m_state - 1] || !cf_state_open(slot, cf.m_state))
+			continue;
+		product = cf_int(slot, cf.m_product);
+		{
+			MoveAgg    *m = moveagg_insert(moves, cf_int(slot, cf.m_id), &found);
+
+			m->product = product;
+			m->location = cf_int(slot, cf.m_location);
+			m->uom = cf_int(slot, cf.m_uom);
+			m->qty = cf_num(slot, cf.m_qty);
+			m->mlqty = 0.0;
+		}
+		if (!cf_state_todo(slot, cf.m_state) || !(cf_prod(product)->flags & PROD_STORABLE))
+			continue;
+		src = cf_int(slot, cf.m_location);
+		dst = (cf.m_final != InvalidAttrNumber && !slot->tts_isnull[cf.m_final - 1])
+			? cf_int(slot, cf.m_final) : cf_int(slot, cf.m_dest);
+		{
+			double		pq = cf_num(slot, cf.m_pqty);
+			int			sf = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src] : 0;
+			int			sl = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src + 1] : 0;
+			int			df = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst] : 0;
+			int			dl = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst + 1] : 0;
+
+			for (int j = sf; j < sl; j++)
+			{
+				bool		inside = false;
+
+				for (int d = df; d < dl; d++)
+					inside |= loc_wh[d] == loc_wh[j];
+				if (!inside)
+				{
+					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) product, &found);
+
+					if (!found)
+						w->qty = w->in = w->out = 0.0;
+					w->out += pq;
+				}
+			}
+			for (int d = df; d < dl; d++)
+			{
+				bool		inside = false;
+
+				for (int j = sf; j < sl; j++)
+					inside |= loc_wh[d] == loc_wh[j];
+				if (!inside)
+				{
+					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[d] << 32) | (uint32) product, &found);
+
+					if (!found)
+						w->qty = w->in = w->out = 0.0;
+					w->in += pq;
+				}
+			}
+		}
+	}
+	scan_close(scan, rel, slot);
 
 	/* stock_quant: keys, per-row checks, serials, on hand per warehouse */
 	scan = scan_open(o->rel[RF_STOCK_QUANT], &rel, &slot);
@@ -1098,80 +1282,12 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		if (k.location >= 0 && k.location <= cf.max_loc)
 			for (int j = loc_wh_first[k.location]; j < loc_wh_first[k.location + 1]; j++)
 			{
-				PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) k.product, &found);
+				/* only pairs with to-do moves can be at risk */
+				PairAgg    *w = pairagg_lookup(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) k.product);
 
-				if (!found)
-					w->qty = w->in = w->out = 0.0;
-				w->qty += qty;
+				if (w)
+					w->qty += qty;
 			}
-	}
-	scan_close(scan, rel, slot);
-
-	/* stock_move: open moves (quantity check), to-do moves (in/out per warehouse) */
-	scan = scan_open(o->rel[RF_STOCK_MOVE], &rel, &slot);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		int32		src, dst, product;
-		bool		found;
-
-		if ((++n & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		slot_getsomeattrs(slot, cf.m_max);
-		if (slot->tts_isnull[cf.m_state - 1] || !cf_state_open(slot, cf.m_state))
-			continue;
-		product = cf_int(slot, cf.m_product);
-		{
-			MoveAgg    *m = moveagg_insert(moves, cf_int(slot, cf.m_id), &found);
-
-			m->product = product;
-			m->location = cf_int(slot, cf.m_location);
-			m->uom = cf_int(slot, cf.m_uom);
-			m->qty = cf_num(slot, cf.m_qty);
-			m->mlqty = 0.0;
-		}
-		if (!cf_state_todo(slot, cf.m_state) || !(cf_prod(product)->flags & PROD_STORABLE))
-			continue;
-		src = cf_int(slot, cf.m_location);
-		dst = (cf.m_final != InvalidAttrNumber && !slot->tts_isnull[cf.m_final - 1])
-			? cf_int(slot, cf.m_final) : cf_int(slot, cf.m_dest);
-		{
-			double		pq = cf_num(slot, cf.m_pqty);
-			int			sf = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src] : 0;
-			int			sl = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src + 1] : 0;
-			int			df = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst] : 0;
-			int			dl = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst + 1] : 0;
-
-			for (int j = sf; j < sl; j++)
-			{
-				bool		inside = false;
-
-				for (int d = df; d < dl; d++)
-					inside |= loc_wh[d] == loc_wh[j];
-				if (!inside)
-				{
-					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) product, &found);
-
-					if (!found)
-						w->qty = w->in = w->out = 0.0;
-					w->out += pq;
-				}
-			}
-			for (int d = df; d < dl; d++)
-			{
-				bool		inside = false;
-
-				for (int j = sf; j < sl; j++)
-					inside |= loc_wh[d] == loc_wh[j];
-				if (!inside)
-				{
-					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[d] << 32) | (uint32) product, &found);
-
-					if (!found)
-						w->qty = w->in = w->out = 0.0;
-					w->in += pq;
-				}
-			}
-		}
 	}
 	scan_close(scan, rel, slot);
 
