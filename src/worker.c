@@ -695,6 +695,8 @@ RfWebhookWorkerMain(Datum arg)
 	uint32		seen_wakeups = 0;
 	bool		more = true;
 	bool		leases_released = false;
+	int			nacc = 0;
+	TimestampTz first_result = 0;
 	RfHttpResult *results;
 	Refused    *refused;
 	MemoryContext loop_cxt;
@@ -721,6 +723,9 @@ RfWebhookWorkerMain(Datum arg)
 	}
 
 	BackgroundWorkerInitializeConnection(rf_database, NULL, 0);
+	/* a lost commit only re-sends with the same webhook-id: no need to wait for the WAL flush */
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", MyBgworkerEntry->bgw_name, PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 	on_shmem_exit(worker_detach_shmem, (Datum) 0);
 	if (shared)
@@ -772,11 +777,19 @@ RfWebhookWorkerMain(Datum arg)
 			leases_released = true;
 		}
 
-		/* record what finished */
-		nres = RfHttpCollect(results, RF_TRANSPORT_CAPACITY);
-		if (nres > 0)
+		/*
+		 * Record what finished, in batches: when half a batch is done, when
+		 * nothing else is in flight, or when the oldest result waited 5 ms.
+		 */
+		nres = RfHttpCollect(results + nacc, RF_TRANSPORT_CAPACITY - nacc);
+		if (nres > 0 && nacc == 0)
+			first_result = now;
+		nacc += nres;
+		if (nacc > 0 && (nacc >= Max(1, rf_batch_size / 2) || RfHttpInFlight() == 0 ||
+						 TimestampDifferenceExceeds(first_result, now, 5)))
 		{
-			record_results(results, nres, refused, 0);
+			record_results(results, nacc, refused, 0);
+			nacc = 0;
 			more = true;
 		}
 
@@ -807,6 +820,8 @@ RfWebhookWorkerMain(Datum arg)
 		}
 
 		timeout = rf_poll_ms;
+		if (nacc > 0)
+			timeout = 5;
 		if (more && RfHttpInFlight() < rf_max_in_flight)
 			timeout = 0;
 		RfHttpWait(timeout, PG_WAIT_EXTENSION);
