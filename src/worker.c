@@ -105,21 +105,26 @@ webhook_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Sets every running worker's latch (called at commit by capture). */
+/* Sets one running worker's latch (called at commit by capture). */
 void
 RfWakeWorkers(void)
 {
+	uint32		n;
 	int			i;
 
 	if (shared == NULL)
 		return;
-	pg_atomic_fetch_add_u32(&shared->wakeups, 1);
+	/* wake one worker, round robin; busy workers claim on their own */
+	n = pg_atomic_fetch_add_u32(&shared->wakeups, 1);
 	for (i = 0; i < RF_MAX_WORKERS; i++)
 	{
-		int			p = shared->procno[i];
+		int			p = shared->procno[(n + i) % RF_MAX_WORKERS];
 
 		if (p >= 0 && p < (int) ProcGlobal->allProcCount)
+		{
 			SetLatch(&ProcGlobal->allProcs[p].procLatch);
+			return;
+		}
 	}
 }
 
@@ -276,6 +281,25 @@ database_being_dropped(void)
 	return false;
 }
 
+static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
+
+/* A plan prepared once and kept (the plan cache re-plans it after DDL). */
+static SPIPlanPtr
+saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare a worker query: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	return *slot;
+}
+
 /* Text of column i (1-based) of row r of the SPI result, or NULL. */
 static char *
 col(int r, int i)
@@ -291,9 +315,14 @@ typedef struct Refused
 	char		error[128];
 } Refused;
 
-/* Claims up to `want` deliveries, builds, signs and submits them. Returns the number claimed. */
+/*
+ * Claims up to `want` deliveries with id >= *scan_from, builds, signs and
+ * submits them, and advances *scan_from past them.  Returns the number
+ * claimed.  The caller resets *scan_from to 0 on the poll interval so that
+ * retries, redeliveries and late-committed lower ids are found again.
+ */
 static int
-claim_and_submit(int want, Refused *refused, int *nrefused)
+claim_and_submit(int want, Refused *refused, int *nrefused, int64 *scan_from)
 {
 	static const char *sql =
 		"WITH cand AS ("
@@ -301,7 +330,7 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 		" LEFT JOIN retailflow.endpoint_health h ON h.endpoint_id = e.id"
 		" CROSS JOIN LATERAL ("
 		"  SELECT d.id FROM retailflow.delivery d"
-		"  WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= now()"
+		"  WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.id >= $8 AND d.next_attempt_at <= now()"
 		"    AND (d.lease_until IS NULL OR d.lease_until < now())"
 		"    AND NOT EXISTS (SELECT 1 FROM retailflow.delivery p"
 		"                    WHERE p.endpoint_id = d.endpoint_id AND p.model = d.model"
@@ -321,8 +350,8 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 		"  o.data::text, to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
 		"  extract(epoch FROM o.created_at)::float8, e.url, e.secret, e.old_secrets::text[], e.headers::text,"
 		"  e.timeout_ms, e.tls_verify";
-	Oid			types[7] = {INT4OID, INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, INT4OID};
-	Datum		values[7];
+	Oid			types[8] = {INT4OID, INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, INT4OID, INT8OID};
+	Datum		values[8];
 	int			ret;
 	uint64		r;
 	int			neps = 0;
@@ -372,7 +401,8 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 	values[4] = Int32GetDatum(rf_circuit_failures);
 	values[5] = Int32GetDatum(rf_lease_margin_ms);
 	values[6] = Int32GetDatum(my_index);
-	ret = SPI_execute_with_args(sql, 7, types, values, NULL, false, 0);
+	values[7] = Int64GetDatum(*scan_from);
+	ret = SPI_execute_plan(saved_plan(&claim_plan, sql, 8, types), values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "retailflow: claim failed: %s", SPI_result_code_string(ret));
 
@@ -396,6 +426,9 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 		bool		isnull;
 		Datum		old;
 
+		/* the next claim starts after what this one took (dead index entries below are skipped) */
+		if (id + 1 > *scan_from)
+			*scan_from = id + 1;
 		body = RfPayloadBody(col(r, 5), col(r, 9), col(r, 6), record ? atoi(record) : 0,
 							 record == NULL, col(r, 8), &bodylen, &err);
 		if (body == NULL || !host_allowed(url))
@@ -593,7 +626,7 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 		v[4] = PointerGetDatum(construct_array(delay, n, FLOAT8OID, 8, true, TYPALIGN_DOUBLE));
 		v[5] = PointerGetDatum(construct_array(latency, n, FLOAT8OID, 8, true, TYPALIGN_DOUBLE));
 		v[6] = PointerGetDatum(construct_array(done_at, n, FLOAT8OID, 8, true, TYPALIGN_DOUBLE));
-		ret = SPI_execute_with_args(upd, 7, t, v, NULL, false, 0);
+		ret = SPI_execute_plan(saved_plan(&record_plan, upd, 7, t), v, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "retailflow: recording results failed: %s", SPI_result_code_string(ret));
 
@@ -697,6 +730,8 @@ RfWebhookWorkerMain(Datum arg)
 	bool		leases_released = false;
 	int			nacc = 0;
 	TimestampTz first_result = 0;
+	TimestampTz last_full_scan = 0;
+	int64		scan_from = 0;
 	RfHttpResult *results;
 	Refused    *refused;
 	MemoryContext loop_cxt;
@@ -804,8 +839,13 @@ RfWebhookWorkerMain(Datum arg)
 			seen_wakeups = w;
 			last_claim = now;
 			begin_tx("retailflow: claim webhook deliveries");
+			if (TimestampDifferenceExceeds(last_full_scan, now, rf_poll_ms))
+			{
+				scan_from = 0;
+				last_full_scan = now;
+			}
 			if (extension_present())
-				got = claim_and_submit(want, refused, &nrefused);
+				got = claim_and_submit(want, refused, &nrefused, &scan_from);
 			end_tx();
 			more = (got == want && got > 0);
 			if (nrefused > 0)
