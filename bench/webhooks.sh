@@ -66,30 +66,40 @@ P -c "CREATE EXTENSION retailflow" \
   -c "INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('sink', 'http://127.0.0.1:$SINK_PORT/hook', retailflow.generate_secret())" \
   -c "INSERT INTO retailflow.endpoint_health (endpoint_id, circuit_open_until) VALUES (1, 'infinity')" >/dev/null
 
-# 2. queue N events while the circuit is held open, then release it and time the drain
-rf_log "queueing $N events"
-P -c "SELECT count(retailflow.emit('retailflow.test', 'bench', g, jsonb_build_object('n', g, 'pad', repeat('x', 200)))) FROM generate_series(1, $N) g" >/dev/null
-P -c "VACUUM ANALYZE retailflow.delivery" >/dev/null
-WPIDS=$(P -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'retailflow webhook worker'")
+# 2. queue N events while the circuit is held open, then release it and time
+# the drain; done twice so that the second round shows whether memory stays flat
+WPIDS=""
 rss() { local s=0 p; for p in $WPIDS; do s=$((s + $(awk '/RssAnon/ {print $2}' /proc/$p/status 2>/dev/null || echo 0))); done; echo $s; }
-RSS0=$(rss)
-T0=$(date +%s.%N)
-P -c "UPDATE retailflow.endpoint_health SET circuit_open_until = NULL" >/dev/null
-P -c "SELECT retailflow.wake_workers_at_commit()" >/dev/null
-RSSMAX=$RSS0
-while :; do
-  # cheap check (the pending index), so that polling does not compete with the workers
-  done_=$(P -c "SELECT NOT EXISTS (SELECT 1 FROM retailflow.delivery WHERE state = 'pending')")
-  r=$(rss); [ "$r" -gt "$RSSMAX" ] && RSSMAX=$r
-  [ "$done_" = t ] && break
-  sleep 0.2
-done
-T1=$(date +%s.%N)
-RSS1=$(rss)
-SECS=$(echo "$T1 - $T0" | bc -l)
-RATE=$(echo "$N / $SECS" | bc -l)
-DEAD=$(P -c "SELECT count(*) FROM retailflow.delivery WHERE state <> 'delivered'")
-rf_log "drained $N events in $(printf %.2f "$SECS") s with $WORKERS workers (not delivered: $DEAD)"
+drain_round() {
+  P -c "UPDATE retailflow.endpoint_health SET circuit_open_until = 'infinity'" >/dev/null
+  rf_log "queueing $N events"
+  P -c "SELECT count(retailflow.emit('retailflow.test', 'bench', g, jsonb_build_object('n', g, 'pad', repeat('x', 200)))) FROM generate_series(1, $N) g" >/dev/null
+  P -c "VACUUM ANALYZE retailflow.delivery" >/dev/null
+  WPIDS=$(P -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'retailflow webhook worker'")
+  RSS0=$(rss)
+  T0=$(date +%s.%N)
+  P -c "UPDATE retailflow.endpoint_health SET circuit_open_until = NULL" >/dev/null
+  P -c "SELECT retailflow.wake_workers_at_commit()" >/dev/null
+  RSSMAX=$RSS0
+  while :; do
+    # cheap check (the pending index), so that polling does not compete with the workers
+    done_=$(P -c "SELECT NOT EXISTS (SELECT 1 FROM retailflow.delivery WHERE state = 'pending')")
+    r=$(rss); [ "$r" -gt "$RSSMAX" ] && RSSMAX=$r
+    [ "$done_" = t ] && break
+    sleep 0.2
+  done
+  T1=$(date +%s.%N)
+  RSS1=$(rss)
+  SECS=$(echo "$T1 - $T0" | bc -l)
+  RATE=$(echo "$N / $SECS" | bc -l)
+  DEAD=$(P -c "SELECT count(*) FROM retailflow.delivery WHERE state <> 'delivered'")
+  rf_log "drained $N events in $(printf %.2f "$SECS") s with $WORKERS workers (not delivered: $DEAD), worker RssAnon $RSS0 -> $RSS1 kB"
+  P -c "DELETE FROM retailflow.delivery; DELETE FROM retailflow.outbox; VACUUM retailflow.delivery, retailflow.outbox" >/dev/null
+}
+drain_round
+RATE1=$RATE; RSS1_END=$RSS1; RSS1_START=$RSS0
+drain_round
+RATE2=$RATE
 
 # 3. steady 100 events/s for 20 s, one event per transaction
 P -c "TRUNCATE retailflow.delivery" >/dev/null
@@ -107,6 +117,8 @@ echo
 echo "webhook delivery benchmark ($(nproc) cores, $WORKERS workers, sink nginx on 127.0.0.1)"
 printf "  sink ceiling (wrk POST, 64 conns)   %8d req/s\n" "$CEIL"
 printf "  retailflow drain of %d events  %8.0f deliveries/s  (%.0f%% of sink ceiling, %.1fx pg_net's ~200/s; target 10000)\n" \
-  "$N" "$RATE" "$(echo "100 * $RATE / $CEIL" | bc -l)" "$(echo "$RATE / 200" | bc -l)"
+  "$N" "$RATE1" "$(echo "100 * $RATE1 / $CEIL" | bc -l)" "$(echo "$RATE1 / 200" | bc -l)"
+printf "  second drain of %d events      %8.0f deliveries/s\n" "$N" "$RATE2"
 printf "  commit-to-2xx at 100 events/s       p50 %s ms  p95 %s ms  p99 %s ms  (%s events; target p50 < 5 ms)\n" "$P50" "$P95" "$P99" "$NST"
-printf "  worker private RSS (RssAnon, sum)  start %d kB, max %d kB, end %d kB during the drain\n" "$RSS0" "$RSSMAX" "$RSS1"
+printf "  worker private RSS (RssAnon, sum)  round 1: %d -> %d kB; round 2: %d -> %d kB (max %d kB)\n" \
+  "$RSS1_START" "$RSS1_END" "$RSS0" "$RSS1" "$RSSMAX"

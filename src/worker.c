@@ -75,6 +75,7 @@ static int	rf_poll_ms = 1000;
 static char *rf_allowed_hosts = NULL;
 
 static int	my_index = -1;
+static MemoryContext loop_cxt = NULL;	/* reset every loop iteration */
 
 /* Reserves the shared struct. */
 static void
@@ -255,6 +256,9 @@ end_tx(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* commit leaves TopMemoryContext current: go back to the per-iteration context */
+	if (loop_cxt)
+		MemoryContextSwitchTo(loop_cxt);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -734,7 +738,6 @@ RfWebhookWorkerMain(Datum arg)
 	int64		scan_from = 0;
 	RfHttpResult *results;
 	Refused    *refused;
-	MemoryContext loop_cxt;
 
 	my_index = DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
