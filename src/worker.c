@@ -364,38 +364,18 @@ claim_and_submit(int want, Refused *refused, int *nrefused, int64 *scan_from)
 	int64		now_s = (int64) time(NULL);
 
 	/* in-flight counts per endpoint, so that one slow endpoint cannot take every slot */
-	eids = palloc(sizeof(Datum) * (RfHttpInFlight() + 1));
-	ecnt = palloc(sizeof(Datum) * (RfHttpInFlight() + 1));
 	{
-		int			ret2 = SPI_execute("SELECT id FROM retailflow.endpoint ORDER BY id", true, 0);
-		uint64		i;
+		int			ids[256];
+		int			counts[256];
+		int			i;
 
-		if (ret2 == SPI_OK_SELECT)
+		neps = RfHttpInFlightByEndpoint(ids, counts, lengthof(ids));
+		eids = palloc(sizeof(Datum) * (neps + 1));
+		ecnt = palloc(sizeof(Datum) * (neps + 1));
+		for (i = 0; i < neps; i++)
 		{
-			int		   *ids = palloc(sizeof(int) * (SPI_processed + 1));
-			uint64		n = SPI_processed;
-
-			for (i = 0; i < n; i++)
-			{
-				bool		isnull;
-
-				ids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			}
-			pfree(eids);
-			pfree(ecnt);
-			eids = palloc(sizeof(Datum) * (n + 1));
-			ecnt = palloc(sizeof(Datum) * (n + 1));
-			for (i = 0; i < n; i++)
-			{
-				int			c = RfHttpInFlightFor(ids[i]);
-
-				if (c > 0)
-				{
-					eids[neps] = Int32GetDatum(ids[i]);
-					ecnt[neps] = Int32GetDatum(c);
-					neps++;
-				}
-			}
+			eids[i] = Int32GetDatum(ids[i]);
+			ecnt[i] = Int32GetDatum(counts[i]);
 		}
 	}
 	values[0] = Int32GetDatum(want);

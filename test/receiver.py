@@ -9,7 +9,7 @@ What it answers depends on the path's mode, set by POST /_control with
 "retry_after": S, "stall": S} (default "ok").  GET /_stats returns counts.
 Usage: receiver.py PORT LOG SECRET [SECRET...]   (standard library only)
 """
-import base64, hashlib, hmac, json, sys, threading, time
+import base64, hashlib, hmac, json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, LOG = int(sys.argv[1]), sys.argv[2]
@@ -100,5 +100,14 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
+def watchdog(parent):
+    """Exit when the test that started us is gone (or after an hour)."""
+    start = time.time()
+    while os.getppid() == parent and time.time() - start < 3600:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 if __name__ == "__main__":
+    threading.Thread(target=watchdog, args=(os.getppid(),), daemon=True).start()
     Server(("127.0.0.1", PORT), Handler).serve_forever()

@@ -250,4 +250,5 @@ ok(time - $t0 < 15, 'DROP DATABASE did not hang');
 
 $node->stop;
 $recv->kill_kill;
+END { $recv->kill_kill if $recv; }
 done_testing();

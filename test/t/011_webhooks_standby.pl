@@ -53,4 +53,5 @@ is(scalar(grep { $_->{sig_ok} && $_->{status} == 200 } @r), 2, 'the receiver got
 
 $standby->stop;
 $recv->kill_kill;
+END { $recv->kill_kill if $recv; }
 done_testing();
