@@ -74,7 +74,7 @@ sub wait_receiver_up
 }
 wait_receiver_up();
 sq("INSERT INTO retailflow.event_type VALUES ('test.order', 'test'), ('test.slow', 'test'), ('test.fast', 'test'),
-   ('test.burst', 'test'), ('test.retry', 'test'), ('test.dead', 'test'), ('test.gone', 'test'), ('test.limit', 'test')");
+   ('test.burst', 'test'), ('test.down', 'test'), ('test.retry', 'test'), ('test.dead', 'test'), ('test.gone', 'test'), ('test.limit', 'test')");
 
 # 1. every capture event type, delivered once, signed, with headers
 my $main = endpoint('main', '/main', '{sale.order.*,stock.*,purchase.order.*,account.move.*,retailflow.test}');
@@ -89,29 +89,43 @@ sq(q{
 	UPDATE account_move SET state = 'posted' WHERE id = (SELECT min(id) FROM account_move WHERE move_type = 'out_refund' AND state = 'draft');
 	SELECT retailflow.send_test_event('hello');
 });
-# (stock.low is covered by the pg_regress test webhooks)
+# stock.low: drop one quant of a product with an orderpoint below the warehouse minimum
+sq(q{
+	WITH op AS (
+	  SELECT op.product_id, op.product_min_qty AS minq, vl.parent_path,
+	         (SELECT sum(q.quantity - q.reserved_quantity) FROM stock_quant q JOIN stock_location l ON l.id = q.location_id
+	          WHERE q.product_id = op.product_id AND l.usage = 'internal' AND l.parent_path LIKE vl.parent_path || '%') AS free
+	  FROM stock_warehouse_orderpoint op JOIN stock_warehouse w ON w.id = op.warehouse_id
+	  JOIN stock_location vl ON vl.id = w.view_location_id
+	  WHERE op.active AND op.product_min_qty > 0
+	  ORDER BY op.id)
+	UPDATE stock_quant q SET quantity = q.quantity - (op.free - op.minq) - 1
+	FROM (SELECT * FROM op WHERE op.free > op.minq + 1 LIMIT 1) op
+	WHERE q.id = (SELECT q2.id FROM stock_quant q2 JOIN stock_location l ON l.id = q2.location_id
+	              WHERE q2.product_id = op.product_id AND l.usage = 'internal'
+	                AND l.parent_path LIKE op.parent_path || '%' ORDER BY q2.quantity DESC, q2.id LIMIT 1)});
 # a rolled-back transaction leaves nothing
 sq(q{BEGIN; UPDATE sale_order SET state = 'draft' WHERE id = (SELECT min(id) FROM sale_order WHERE state = 'sale');
 	SELECT retailflow.send_test_event('rolled back'); ROLLBACK;});
 my $n_events = sq("SELECT count(*) FROM retailflow.outbox");
-is($n_events, '9', 'nine events captured (rolled-back transaction left none)');
-wait_for("SELECT count(*) = 9 FROM retailflow.delivery WHERE state = 'delivered'", 'all nine delivered');
+is($n_events, '10', 'ten events captured (rolled-back transaction left none)');
+wait_for("SELECT count(*) = 10 FROM retailflow.delivery WHERE state = 'delivered'", 'all ten delivered');
 my @main = received('/main');
-is(scalar @main, 9, 'receiver got exactly nine requests');
-is(scalar(grep { $_->{sig_ok} } @main), 9, 'every signature verifies with the endpoint secret');
+is(scalar @main, 10, 'receiver got exactly ten requests');
+is(scalar(grep { $_->{sig_ok} } @main), 10, 'every signature verifies with the endpoint secret');
 is(join(',', sort map { $_->{type} } @main),
-	'account.move.refund_posted,purchase.order.cancelled,retailflow.test,sale.order.cancelled,sale.order.confirmed,sale.order.draft,stock.picking.assigned,stock.picking.cancelled,stock.picking.done',
+	'account.move.refund_posted,purchase.order.cancelled,retailflow.test,sale.order.cancelled,sale.order.confirmed,sale.order.draft,stock.low,stock.picking.assigned,stock.picking.cancelled,stock.picking.done',
 	'every event type arrived') or diag(join(',', sort map { $_->{type} } @main));
 is(join(',', sort map { $_->{id} } @main),
 	join(',', sort split /\n/, sq("SELECT 'msg_' || id FROM retailflow.outbox")), 'webhook-id is msg_<event id>');
-is(scalar(grep { ($_->{custom} // '') eq 'ops' && $_->{ctype} eq 'application/json' && $_->{ts} =~ /^\d{10}$/ } @main), 9,
+is(scalar(grep { ($_->{custom} // '') eq 'ops' && $_->{ctype} eq 'application/json' && $_->{ts} =~ /^\d{10}$/ } @main), 10,
 	'custom header, content type and webhook-timestamp on every request');
 is(sq("SELECT count(*) FROM retailflow.delivery WHERE latency_ms IS NULL OR latency_ms > 5000"), '0', 'latencies recorded');
 
 # 2. secret rotation: two signatures, the receiver knows only the new one
 sq("UPDATE retailflow.endpoint SET secret = '$old_secret', old_secrets = '{$secret}' WHERE id = $main");
 sq("SELECT retailflow.send_test_event('rotated')");
-wait_for("SELECT count(*) = 10 FROM retailflow.delivery WHERE state = 'delivered'", 'rotated-secret event delivered');
+wait_for("SELECT count(*) = 11 FROM retailflow.delivery WHERE state = 'delivered'", 'rotated-secret event delivered');
 @main = received('/main');
 ok($main[-1]{sig_ok}, 'signature with the secret being rotated out still verifies');
 sq("UPDATE retailflow.endpoint SET active = false WHERE id = $main");
@@ -188,6 +202,33 @@ is(sq("SELECT count(*) FROM retailflow.delivery d JOIN retailflow.endpoint e ON 
 wait_for("SELECT count(*) = 5 FROM retailflow.delivery d JOIN retailflow.endpoint e ON e.id = d.endpoint_id
 	WHERE e.name = 'stall' AND d.state = 'delivered'", 'stalled endpoint delivered too');
 sq("UPDATE retailflow.endpoint SET active = false WHERE name IN ('retry', 'limit', 'dead', 'order', 'stall', 'fast')");
+
+# 8b. endpoint down (connection refused), circuit opens, endpoint back: everything delivered
+$node->append_conf('postgresql.conf', "retailflow.webhook_max_attempts = 50\nretailflow.webhook_circuit_failures = 3\nretailflow.webhook_circuit_open = 1s\n");
+$node->reload;
+sleep 0.3;
+my $port2 = PostgreSQL::Test::Cluster::get_free_port();
+my $log2 = "$PostgreSQL::Test::Utils::tmp_check/receiver2.jsonl";
+sq("INSERT INTO retailflow.endpoint (name, url, secret, event_filters) VALUES ('down', 'http://127.0.0.1:$port2/back', '$secret', '{test.down}')");
+sq("SELECT retailflow.emit('test.down', 'x', g, '{}') FROM generate_series(1, 3) g");
+wait_for("SELECT circuit = 'open' AND last_error LIKE '%onnect%' FROM retailflow.webhook_stats WHERE name = 'down'", 'circuit opened on a refused connection');
+is(sq("SELECT count(*) FROM retailflow.delivery d JOIN retailflow.endpoint e ON e.id = d.endpoint_id WHERE e.name = 'down' AND d.state = 'pending'"),
+	'3', 'all three still pending (retrying) while the endpoint is down');
+my $recv2 = IPC::Run::start([ '/usr/bin/python3', rf_src() . '/test/receiver.py', $port2, $log2, $secret ],
+	'>', "$PostgreSQL::Test::Utils::tmp_check/receiver2.out", '2>&1');
+wait_for("SELECT count(*) = 3 FROM retailflow.delivery d JOIN retailflow.endpoint e ON e.id = d.endpoint_id
+	WHERE e.name = 'down' AND d.state = 'delivered'", 'endpoint back: all three delivered');
+is(sq("SELECT circuit FROM retailflow.webhook_stats WHERE name = 'down'"), 'closed', 'circuit closed again');
+{
+	open my $fh, '<', $log2 or die;
+	my @r2 = map { decode_json($_) } grep { /\S/ } <$fh>;
+	is(scalar(grep { $_->{sig_ok} && $_->{status} == 200 } @r2), 3, 'the endpoint got the three events once back');
+}
+$recv2->kill_kill;
+sq("UPDATE retailflow.endpoint SET active = false WHERE name = 'down'");
+$node->append_conf('postgresql.conf', "retailflow.webhook_max_attempts = 3\nretailflow.webhook_circuit_failures = 1000\n");
+$node->reload;
+sleep 0.3;
 
 # 9. allowlist (superuser GUC, applied by reload): refused at insert and at send
 my $burst = endpoint('burst', '/burst', '{test.burst}');
