@@ -213,6 +213,33 @@ RfHttpInFlightFor(int endpoint_id)
 	return n;
 }
 
+/* Fills ids/counts with the endpoints that have requests in flight; returns how many. */
+int
+RfHttpInFlightByEndpoint(int *ids, int *counts, int max)
+{
+	int			i,
+				k,
+				n = 0;
+
+	for (i = 0; i < nslots; i++)
+	{
+		if (!slots[i].used)
+			continue;
+		for (k = 0; k < n; k++)
+			if (ids[k] == slots[i].res.endpoint_id)
+				break;
+		if (k == n)
+		{
+			if (n == max)
+				continue;
+			ids[n] = slots[i].res.endpoint_id;
+			counts[n++] = 0;
+		}
+		counts[k]++;
+	}
+	return n;
+}
+
 /* Starts one POST; takes ownership of req->body.  False when no slot is free. */
 bool
 RfHttpSubmit(const RfHttpRequest *req)

@@ -182,7 +182,7 @@ capture_low(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 	}
 	values[0] = Int32GetDatum(atoi(product));
 	values[1] = Int32GetDatum(atoi(location));
-	ret = SPI_execute_plan(low_plan, values, NULL, true, 0);
+	ret = SPI_execute_plan(low_plan, values, NULL, false, 0);	/* fresh snapshot: sees this row */
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "retailflow: stock.low query failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)

@@ -73,6 +73,7 @@ extern void RfHttpSetMaxHostConnections(int n);
 extern void RfHttpShutdown(void);
 extern int	RfHttpInFlight(void);
 extern int	RfHttpInFlightFor(int endpoint_id);
+extern int	RfHttpInFlightByEndpoint(int *ids, int *counts, int max);
 extern bool RfHttpSubmit(const RfHttpRequest *req);
 extern void RfHttpWait(long max_timeout_ms, uint32 wait_event_info);
 extern int	RfHttpCollect(RfHttpResult *out, int max);

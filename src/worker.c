@@ -75,6 +75,7 @@ static int	rf_poll_ms = 1000;
 static char *rf_allowed_hosts = NULL;
 
 static int	my_index = -1;
+static MemoryContext loop_cxt = NULL;	/* reset every loop iteration */
 
 /* Reserves the shared struct. */
 static void
@@ -105,21 +106,26 @@ webhook_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Sets every running worker's latch (called at commit by capture). */
+/* Sets one running worker's latch (called at commit by capture). */
 void
 RfWakeWorkers(void)
 {
+	uint32		n;
 	int			i;
 
 	if (shared == NULL)
 		return;
-	pg_atomic_fetch_add_u32(&shared->wakeups, 1);
+	/* wake one worker, round robin; busy workers claim on their own */
+	n = pg_atomic_fetch_add_u32(&shared->wakeups, 1);
 	for (i = 0; i < RF_MAX_WORKERS; i++)
 	{
-		int			p = shared->procno[i];
+		int			p = shared->procno[(n + i) % RF_MAX_WORKERS];
 
 		if (p >= 0 && p < (int) ProcGlobal->allProcCount)
+		{
 			SetLatch(&ProcGlobal->allProcs[p].procLatch);
+			return;
+		}
 	}
 }
 
@@ -250,6 +256,9 @@ end_tx(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* commit leaves TopMemoryContext current: go back to the per-iteration context */
+	if (loop_cxt)
+		MemoryContextSwitchTo(loop_cxt);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -276,6 +285,25 @@ database_being_dropped(void)
 	return false;
 }
 
+static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
+
+/* A plan prepared once and kept (the plan cache re-plans it after DDL). */
+static SPIPlanPtr
+saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare a worker query: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	return *slot;
+}
+
 /* Text of column i (1-based) of row r of the SPI result, or NULL. */
 static char *
 col(int r, int i)
@@ -291,9 +319,14 @@ typedef struct Refused
 	char		error[128];
 } Refused;
 
-/* Claims up to `want` deliveries, builds, signs and submits them. Returns the number claimed. */
+/*
+ * Claims up to `want` deliveries with id >= *scan_from, builds, signs and
+ * submits them, and advances *scan_from past them.  Returns the number
+ * claimed.  The caller resets *scan_from to 0 on the poll interval so that
+ * retries, redeliveries and late-committed lower ids are found again.
+ */
 static int
-claim_and_submit(int want, Refused *refused, int *nrefused)
+claim_and_submit(int want, Refused *refused, int *nrefused, int64 *scan_from)
 {
 	static const char *sql =
 		"WITH cand AS ("
@@ -301,7 +334,7 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 		" LEFT JOIN retailflow.endpoint_health h ON h.endpoint_id = e.id"
 		" CROSS JOIN LATERAL ("
 		"  SELECT d.id FROM retailflow.delivery d"
-		"  WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= now()"
+		"  WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.id >= $8 AND d.next_attempt_at <= now()"
 		"    AND (d.lease_until IS NULL OR d.lease_until < now())"
 		"    AND NOT EXISTS (SELECT 1 FROM retailflow.delivery p"
 		"                    WHERE p.endpoint_id = d.endpoint_id AND p.model = d.model"
@@ -321,8 +354,8 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 		"  o.data::text, to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
 		"  extract(epoch FROM o.created_at)::float8, e.url, e.secret, e.old_secrets::text[], e.headers::text,"
 		"  e.timeout_ms, e.tls_verify";
-	Oid			types[7] = {INT4OID, INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, INT4OID};
-	Datum		values[7];
+	Oid			types[8] = {INT4OID, INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, INT4OID, INT8OID};
+	Datum		values[8];
 	int			ret;
 	uint64		r;
 	int			neps = 0;
@@ -331,38 +364,18 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 	int64		now_s = (int64) time(NULL);
 
 	/* in-flight counts per endpoint, so that one slow endpoint cannot take every slot */
-	eids = palloc(sizeof(Datum) * (RfHttpInFlight() + 1));
-	ecnt = palloc(sizeof(Datum) * (RfHttpInFlight() + 1));
 	{
-		int			ret2 = SPI_execute("SELECT id FROM retailflow.endpoint ORDER BY id", true, 0);
-		uint64		i;
+		int			ids[256];
+		int			counts[256];
+		int			i;
 
-		if (ret2 == SPI_OK_SELECT)
+		neps = RfHttpInFlightByEndpoint(ids, counts, lengthof(ids));
+		eids = palloc(sizeof(Datum) * (neps + 1));
+		ecnt = palloc(sizeof(Datum) * (neps + 1));
+		for (i = 0; i < neps; i++)
 		{
-			int		   *ids = palloc(sizeof(int) * (SPI_processed + 1));
-			uint64		n = SPI_processed;
-
-			for (i = 0; i < n; i++)
-			{
-				bool		isnull;
-
-				ids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			}
-			pfree(eids);
-			pfree(ecnt);
-			eids = palloc(sizeof(Datum) * (n + 1));
-			ecnt = palloc(sizeof(Datum) * (n + 1));
-			for (i = 0; i < n; i++)
-			{
-				int			c = RfHttpInFlightFor(ids[i]);
-
-				if (c > 0)
-				{
-					eids[neps] = Int32GetDatum(ids[i]);
-					ecnt[neps] = Int32GetDatum(c);
-					neps++;
-				}
-			}
+			eids[i] = Int32GetDatum(ids[i]);
+			ecnt[i] = Int32GetDatum(counts[i]);
 		}
 	}
 	values[0] = Int32GetDatum(want);
@@ -372,7 +385,8 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 	values[4] = Int32GetDatum(rf_circuit_failures);
 	values[5] = Int32GetDatum(rf_lease_margin_ms);
 	values[6] = Int32GetDatum(my_index);
-	ret = SPI_execute_with_args(sql, 7, types, values, NULL, false, 0);
+	values[7] = Int64GetDatum(*scan_from);
+	ret = SPI_execute_plan(saved_plan(&claim_plan, sql, 8, types), values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "retailflow: claim failed: %s", SPI_result_code_string(ret));
 
@@ -396,6 +410,9 @@ claim_and_submit(int want, Refused *refused, int *nrefused)
 		bool		isnull;
 		Datum		old;
 
+		/* the next claim starts after what this one took (dead index entries below are skipped) */
+		if (id + 1 > *scan_from)
+			*scan_from = id + 1;
 		body = RfPayloadBody(col(r, 5), col(r, 9), col(r, 6), record ? atoi(record) : 0,
 							 record == NULL, col(r, 8), &bodylen, &err);
 		if (body == NULL || !host_allowed(url))
@@ -593,7 +610,7 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 		v[4] = PointerGetDatum(construct_array(delay, n, FLOAT8OID, 8, true, TYPALIGN_DOUBLE));
 		v[5] = PointerGetDatum(construct_array(latency, n, FLOAT8OID, 8, true, TYPALIGN_DOUBLE));
 		v[6] = PointerGetDatum(construct_array(done_at, n, FLOAT8OID, 8, true, TYPALIGN_DOUBLE));
-		ret = SPI_execute_with_args(upd, 7, t, v, NULL, false, 0);
+		ret = SPI_execute_plan(saved_plan(&record_plan, upd, 7, t), v, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "retailflow: recording results failed: %s", SPI_result_code_string(ret));
 
@@ -695,9 +712,12 @@ RfWebhookWorkerMain(Datum arg)
 	uint32		seen_wakeups = 0;
 	bool		more = true;
 	bool		leases_released = false;
+	int			nacc = 0;
+	TimestampTz first_result = 0;
+	TimestampTz last_full_scan = 0;
+	int64		scan_from = 0;
 	RfHttpResult *results;
 	Refused    *refused;
-	MemoryContext loop_cxt;
 
 	my_index = DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -721,6 +741,9 @@ RfWebhookWorkerMain(Datum arg)
 	}
 
 	BackgroundWorkerInitializeConnection(rf_database, NULL, 0);
+	/* a lost commit only re-sends with the same webhook-id: no need to wait for the WAL flush */
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", MyBgworkerEntry->bgw_name, PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 	on_shmem_exit(worker_detach_shmem, (Datum) 0);
 	if (shared)
@@ -772,11 +795,19 @@ RfWebhookWorkerMain(Datum arg)
 			leases_released = true;
 		}
 
-		/* record what finished */
-		nres = RfHttpCollect(results, RF_TRANSPORT_CAPACITY);
-		if (nres > 0)
+		/*
+		 * Record what finished, in batches: when half a batch is done, when
+		 * nothing else is in flight, or when the oldest result waited 5 ms.
+		 */
+		nres = RfHttpCollect(results + nacc, RF_TRANSPORT_CAPACITY - nacc);
+		if (nres > 0 && nacc == 0)
+			first_result = now;
+		nacc += nres;
+		if (nacc > 0 && (nacc >= Max(1, rf_batch_size / 2) || RfHttpInFlight() == 0 ||
+						 TimestampDifferenceExceeds(first_result, now, 5)))
 		{
-			record_results(results, nres, refused, 0);
+			record_results(results, nacc, refused, 0);
+			nacc = 0;
 			more = true;
 		}
 
@@ -791,8 +822,13 @@ RfWebhookWorkerMain(Datum arg)
 			seen_wakeups = w;
 			last_claim = now;
 			begin_tx("retailflow: claim webhook deliveries");
+			if (TimestampDifferenceExceeds(last_full_scan, now, rf_poll_ms))
+			{
+				scan_from = 0;
+				last_full_scan = now;
+			}
 			if (extension_present())
-				got = claim_and_submit(want, refused, &nrefused);
+				got = claim_and_submit(want, refused, &nrefused, &scan_from);
 			end_tx();
 			more = (got == want && got > 0);
 			if (nrefused > 0)
@@ -807,6 +843,8 @@ RfWebhookWorkerMain(Datum arg)
 		}
 
 		timeout = rf_poll_ms;
+		if (nacc > 0)
+			timeout = 5;
 		if (more && RfHttpInFlight() < rf_max_in_flight)
 			timeout = 0;
 		RfHttpWait(timeout, PG_WAIT_EXTENSION);

@@ -5,11 +5,11 @@ Listens on 127.0.0.1:PORT, verifies Standard Webhooks signatures with the
 given whsec_ secrets, and appends one JSON line per request to LOG:
 {"path", "id", "ts", "sig_ok", "type", "record", "status", "body_len", "at"}.
 What it answers depends on the path's mode, set by POST /_control with
-{"path": "/x", "mode": "ok|500|410|429|stall|close|fail_then_ok", "n": N,
+{"path": "/x", "mode": "ok|500|410|429|429_then_ok|stall|close|fail_then_ok", "n": N,
 "retry_after": S, "stall": S} (default "ok").  GET /_stats returns counts.
 Usage: receiver.py PORT LOG SECRET [SECRET...]   (standard library only)
 """
-import base64, hashlib, hmac, json, sys, threading, time
+import base64, hashlib, hmac, json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, LOG = int(sys.argv[1]), sys.argv[2]
@@ -69,6 +69,8 @@ class Handler(BaseHTTPRequestHandler):
             status, extra = 429, [("Retry-After", str(cfg.get("retry_after", 1)))]
         elif mode == "fail_then_ok" and attempt <= int(cfg.get("n", 1)):
             status = 500
+        elif mode == "429_then_ok" and attempt <= int(cfg.get("n", 1)):
+            status, extra = 429, [("Retry-After", str(cfg.get("retry_after", 1)))]
         elif mode == "stall":
             time.sleep(float(cfg.get("stall", 5)))
         sig_ok, typ, record = False, None, None
@@ -98,5 +100,14 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
+def watchdog(parent):
+    """Exit when the test that started us is gone (or after an hour)."""
+    start = time.time()
+    while os.getppid() == parent and time.time() - start < 3600:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 if __name__ == "__main__":
+    threading.Thread(target=watchdog, args=(os.getppid(),), daemon=True).start()
     Server(("127.0.0.1", PORT), Handler).serve_forever()
