@@ -28,9 +28,17 @@ SET client_min_messages = warning;
 CREATE EXTENSION retailflow;
 SELECT retailflow.odoo_version();
 \c rf_regression
-CREATE DATABASE rf_tiny TEMPLATE rf_odoo17;
+-- generated before CREATE EXTENSION, as a retailflow install meets an existing Odoo
+CREATE DATABASE rf_tiny TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8';
 \c rf_tiny
+SET client_min_messages = warning;
+\set ECHO none
+\i :schema_file
+\i :generate_file
+\i :helpers_file
+\set ECHO all
 SELECT rf_fixture_generate(3, 30, 300, 100) IS NOT NULL AS generated;
+CREATE EXTENSION retailflow;
 ANALYZE;
 SELECT count(*) > 0 AS has_quants FROM stock_quant;
 \c rf_regression

@@ -18,7 +18,7 @@ CREATE DATABASE rf_t_status17 TEMPLATE rf_odoo17;
 SELECT * FROM retailflow.status() ORDER BY component, name;
 SELECT retailflow.odoo_version();
 -- triggers attached at CREATE EXTENSION, idempotent attach()
-SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'retailflow%' ORDER BY 1, 2;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'retailflow%' ORDER BY tgrelid::regclass::text, 2;
 SELECT * FROM retailflow.attach();
 -- another schema for Odoo's tables
 SET retailflow.odoo_schema = 'nowhere';

@@ -5,6 +5,8 @@
 -- and redeliver() bad input, webhook_stats, and clean DROP EXTENSION.
 CREATE DATABASE rf_t_webhooks TEMPLATE rf_tiny;
 \c rf_t_webhooks
+-- exact event lists: the conflict triggers' own events are tested in conflicts/integration
+SET retailflow.conflict_action = off;
 SET client_min_messages = warning;
 -- capture triggers are attached to the five Odoo tables
 SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname = 'retailflow_capture' ORDER BY 1;
