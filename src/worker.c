@@ -71,6 +71,7 @@ static int	rf_lease_margin_ms = 10000;
 static int	rf_circuit_failures = 10;
 static int	rf_circuit_open_seconds = 30;
 static int	rf_retention = 604800;
+static int	rf_scheduler_tick_ms = 5000;
 static int	rf_poll_ms = 1000;
 static char *rf_allowed_hosts = NULL;
 
@@ -162,6 +163,9 @@ WebhookWorkerInit(void)
 							NULL, &rf_circuit_failures, 10, 1, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_circuit_open", "How long an open circuit stops deliveries before a probe.",
 							NULL, &rf_circuit_open_seconds, 30, 1, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("retailflow.scheduler_tick", "How often worker 0 runs the due scheduled checks (exceptions, approval SLA escalation); 0 disables them.",
+							"Each check's own interval comes from retailflow.check_interval / retailflow.check_intervals.",
+							&rf_scheduler_tick_ms, 5000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_retention", "How long delivered events are kept.",
 							NULL, &rf_retention, 604800, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_poll_interval", "Longest sleep of an idle worker (wake-ups come at commit).",
@@ -685,6 +689,40 @@ run_retention(void)
 	}
 }
 
+/*
+ * Runs one scheduled SQL job in its own transaction.  A failing job is logged
+ * and rolled back; it must not take the delivery worker down with it.
+ */
+static void
+run_scheduled(const char *what, const char *sql)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	begin_tx(what);
+	PG_TRY();
+	{
+		if (extension_present() && !RecoveryInProgress())
+			SPI_execute(sql, false, 0);
+		end_tx();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (loop_cxt)
+			MemoryContextSwitchTo(loop_cxt);
+		ereport(WARNING,
+				(errmsg("retailflow: scheduled job \"%s\" failed: %s", what, edata->message),
+				 errdetail("The job runs again at the next scheduler tick.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
 /* Releases leases this worker held before a crash or restart. */
 static void
 release_own_leases(void)
@@ -709,6 +747,7 @@ RfWebhookWorkerMain(Datum arg)
 	TimestampTz last_claim = 0;
 	TimestampTz last_drop_check = 0;
 	TimestampTz last_retention = 0;
+	TimestampTz last_schedule = 0;
 	uint32		seen_wakeups = 0;
 	bool		more = true;
 	bool		leases_released = false;
@@ -840,6 +879,15 @@ RfWebhookWorkerMain(Datum arg)
 		{
 			last_retention = now;
 			run_retention();
+		}
+
+		/* worker 0 also runs the scheduled checks, so no Odoo cron is needed */
+		if (my_index == 0 && rf_scheduler_tick_ms > 0 &&
+			TimestampDifferenceExceeds(last_schedule, now, rf_scheduler_tick_ms))
+		{
+			last_schedule = now;
+			run_scheduled("retailflow: exception checks", "SELECT count(*) FROM retailflow.run_due_checks()");
+			run_scheduled("retailflow: approval escalation", "SELECT retailflow.escalate_overdue()");
 		}
 
 		timeout = rf_poll_ms;

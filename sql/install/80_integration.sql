@@ -95,3 +95,31 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
  FROM retailflow.conflicts_for_checks() c WHERE c.kind = 'oversell_risk'
  GROUP BY c.product_id
 $q$);
+
+-- Every change repair_reservations() applies also goes to the tamper-evident
+-- audit trail (the exception log keeps the operational record).
+CREATE FUNCTION retailflow.audit_repair_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM retailflow.audit('reservation_repaired', NEW.model, NEW.record_id,
+                             jsonb_build_object('reserved_quantity', NEW.actual, 'keys', NEW.keys),
+                             jsonb_build_object('reserved_quantity', NEW.expected, 'keys', NEW.keys,
+                                                'detail', NEW.detail));
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER exception_log_audit_repair
+    AFTER INSERT ON retailflow.exception_log
+    FOR EACH ROW WHEN (NEW.source = 'repair')
+    EXECUTE FUNCTION retailflow.audit_repair_trigger();
+
+-- pg_dump includes the configuration an operator writes (rules, endpoints
+-- with their secrets, subscriptions); see docs/operations.md for the rest.
+SELECT pg_catalog.pg_extension_config_dump('retailflow.approval_rule', '');
+SELECT pg_catalog.pg_extension_config_dump('retailflow.approval_rule_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('retailflow.endpoint', '');
+SELECT pg_catalog.pg_extension_config_dump('retailflow.endpoint_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('retailflow.subscription', '');

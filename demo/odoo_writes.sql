@@ -1,0 +1,145 @@
+-- demo/odoo_writes.sql: a load generator's building blocks (schema demo) that
+-- write to Odoo's tables the way Odoo 17's ORM does: sale orders and lines,
+-- confirmation, delivery pickings with moves, reservation of quants with move
+-- lines (quant reserved_quantity + stock_move_line, as _update_reserved_quantity
+-- and _action_assign do), delivery validation, returns and refunds.
+-- Used by demo/run; not part of the extension.
+CREATE SCHEMA demo;
+
+-- A draft sale order with one line per product, priced at list price.
+CREATE FUNCTION demo.place_order(p_team integer, p_partner integer, p_products integer[], p_qty numeric[],
+                                 p_discount numeric DEFAULT 0, p_warehouse integer DEFAULT 1)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    so integer;
+    untaxed numeric;
+BEGIN
+    INSERT INTO sale_order (company_id, partner_id, partner_invoice_id, partner_shipping_id, currency_id, user_id,
+                            team_id, name, state, invoice_status, currency_rate, amount_untaxed, amount_tax,
+                            amount_total, locked, require_signature, require_payment, date_order,
+                            prepayment_percent, warehouse_id, picking_policy, create_uid, write_uid,
+                            create_date, write_date)
+    VALUES (1, p_partner, p_partner, p_partner, 1, 2, p_team, 'DEMO/' || nextval('sale_order_id_seq'), 'draft', 'no',
+            1.0, 0, 0, 0, false, false, false, clock_timestamp(), 1.0, p_warehouse, 'direct', 2, 2,
+            clock_timestamp(), clock_timestamp())
+    RETURNING id INTO so;
+    INSERT INTO sale_order_line (order_id, sequence, company_id, currency_id, order_partner_id, salesman_id, product_id,
+                                 product_uom, state, qty_delivered_method, invoice_status, name, product_uom_qty,
+                                 price_unit, discount, price_subtotal, price_total, price_reduce_taxexcl,
+                                 price_reduce_taxinc, qty_delivered, qty_invoiced, qty_to_invoice,
+                                 untaxed_amount_invoiced, untaxed_amount_to_invoice, is_downpayment, is_expense,
+                                 price_tax, customer_lead, create_uid, write_uid, create_date, write_date)
+    SELECT so, 10 + o, 1, 1, p_partner, 2, pp.id, pt.uom_id, 'draft', 'stock_move', 'no', pp.default_code, q,
+           pt.list_price, p_discount, round(q * pt.list_price * (1 - p_discount / 100), 2),
+           round(q * pt.list_price * (1 - p_discount / 100), 2), round(pt.list_price * (1 - p_discount / 100), 2),
+           round(pt.list_price * (1 - p_discount / 100), 2), 0, 0, 0, 0, 0, false, false, 0, 0, 2, 2,
+           clock_timestamp(), clock_timestamp()
+    FROM unnest(p_products, p_qty) WITH ORDINALITY AS l(pid, q, o)
+    JOIN product_product pp ON pp.id = l.pid JOIN product_template pt ON pt.id = pp.product_tmpl_id;
+    SELECT sum(price_subtotal) INTO untaxed FROM sale_order_line WHERE order_id = so;
+    UPDATE sale_order SET amount_untaxed = untaxed, amount_total = untaxed WHERE id = so;
+    RETURN so;
+END $$;
+
+-- Confirms an order (draft -> sale), as action_confirm writes it.
+CREATE FUNCTION demo.confirm(p_order integer) RETURNS void LANGUAGE sql AS $$
+    UPDATE sale_order SET state = 'sale', write_date = clock_timestamp() WHERE id = p_order;
+    UPDATE sale_order_line SET state = 'sale' WHERE order_id = p_order;
+$$;
+
+-- Creates the delivery picking and its moves from warehouse p_wh, then reserves
+-- what the warehouse has free, quant by quant (FIFO), like _action_assign.
+-- Returns the picking id.
+CREATE FUNCTION demo.ship_from(p_order integer, p_wh integer) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    w record;
+    pick integer;
+    mv record;
+    q record;
+    need numeric;
+    take numeric;
+    customers integer := (SELECT id FROM stock_location WHERE usage = 'customer' ORDER BY id LIMIT 1);
+    total_need numeric := 0;
+    total_got numeric := 0;
+BEGIN
+    SELECT sw.*, pt.id AS out_type INTO w FROM stock_warehouse sw
+    JOIN stock_picking_type pt ON pt.warehouse_id = sw.id AND pt.code = 'outgoing' WHERE sw.id = p_wh
+    ORDER BY pt.id LIMIT 1;
+    INSERT INTO stock_picking (location_id, location_dest_id, picking_type_id, partner_id, company_id, user_id, name,
+                               origin, move_type, state, priority, scheduled_date, date, sale_id, create_uid,
+                               write_uid, create_date, write_date)
+    SELECT w.lot_stock_id, customers, w.out_type, so.partner_id, 1, 2, w.code || '/OUT/D' || so.id, so.name, 'direct',
+           'confirmed', '0', clock_timestamp() + interval '1 day', clock_timestamp(), so.id, 2, 2,
+           clock_timestamp(), clock_timestamp()
+    FROM sale_order so WHERE so.id = p_order
+    RETURNING id INTO pick;
+    FOR mv IN
+        INSERT INTO stock_move (company_id, product_id, product_uom, location_id, location_dest_id, partner_id,
+                                picking_id, picking_type_id, warehouse_id, name, state, origin, procure_method,
+                                reference, product_qty, product_uom_qty, quantity, picked, date, sale_line_id,
+                                create_uid, write_uid, create_date, write_date)
+        SELECT 1, l.product_id, l.product_uom, w.lot_stock_id, customers, l.order_partner_id, pick, w.out_type, w.id,
+               l.name, 'confirmed', 'DEMO', 'make_to_stock', 'OUT/' || pick, l.product_uom_qty, l.product_uom_qty, 0,
+               false, clock_timestamp(), l.id, 2, 2, clock_timestamp(), clock_timestamp()
+        FROM sale_order_line l JOIN product_product pp ON pp.id = l.product_id
+        JOIN product_template t ON t.id = pp.product_tmpl_id
+        WHERE l.order_id = p_order AND t.type = 'product'
+        RETURNING id, product_id, product_qty
+    LOOP
+        need := mv.product_qty;
+        total_need := total_need + need;
+        FOR q IN
+            SELECT sq.id, sq.location_id, sq.lot_id, sq.package_id, sq.owner_id,
+                   sq.quantity - sq.reserved_quantity AS free
+            FROM stock_quant sq JOIN stock_location l ON l.id = sq.location_id
+            WHERE sq.product_id = mv.product_id AND l.usage = 'internal'
+              AND l.parent_path LIKE (SELECT parent_path FROM stock_location WHERE id = w.lot_stock_id) || '%'
+              AND sq.quantity - sq.reserved_quantity > 0
+            ORDER BY sq.in_date, sq.id
+            FOR NO KEY UPDATE OF sq
+        LOOP
+            EXIT WHEN need <= 0;
+            take := least(need, q.free);
+            UPDATE stock_quant SET reserved_quantity = reserved_quantity + take WHERE id = q.id;
+            INSERT INTO stock_move_line (picking_id, move_id, company_id, product_id, product_uom_id, package_id,
+                                         lot_id, owner_id, location_id, location_dest_id, state, reference,
+                                         quantity, quantity_product_uom, picked, date, create_uid, write_uid,
+                                         create_date, write_date)
+            VALUES (pick, mv.id, 1, mv.product_id, 1, q.package_id, q.lot_id, q.owner_id, q.location_id, customers,
+                    'assigned', 'OUT/' || pick, take, take, false, clock_timestamp(), 2, 2,
+                    clock_timestamp(), clock_timestamp());
+            need := need - take;
+        END LOOP;
+        total_got := total_got + (mv.product_qty - need);
+        UPDATE stock_move SET quantity = mv.product_qty - need,
+               state = CASE WHEN need <= 0 THEN 'assigned' WHEN need < mv.product_qty THEN 'partially_available'
+                            ELSE 'confirmed' END
+        WHERE id = mv.id;
+        UPDATE stock_move_line SET state = (SELECT state FROM stock_move WHERE id = mv.id) WHERE move_id = mv.id;
+    END LOOP;
+    UPDATE stock_picking SET state = CASE WHEN total_got >= total_need THEN 'assigned' ELSE 'confirmed' END
+    WHERE id = pick;
+    RETURN pick;
+END $$;
+
+-- Validates a delivery: reserved stock leaves the warehouse for Customers
+-- (unreserve, -qty at the source key, +qty at the destination), as _action_done.
+CREATE FUNCTION demo.validate(p_picking integer) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    ml record;
+BEGIN
+    FOR ml IN SELECT * FROM stock_move_line WHERE picking_id = p_picking AND state NOT IN ('done', 'cancel')
+    LOOP
+        UPDATE stock_quant SET reserved_quantity = reserved_quantity - ml.quantity_product_uom,
+                               quantity = quantity - ml.quantity_product_uom
+        WHERE id = (SELECT id FROM stock_quant WHERE product_id = ml.product_id AND location_id = ml.location_id
+                      AND lot_id IS NOT DISTINCT FROM ml.lot_id AND package_id IS NOT DISTINCT FROM ml.package_id
+                      AND owner_id IS NOT DISTINCT FROM ml.owner_id ORDER BY id LIMIT 1);
+        INSERT INTO stock_quant (product_id, company_id, location_id, lot_id, quantity, reserved_quantity, in_date)
+        VALUES (ml.product_id, 1, ml.location_dest_id, ml.lot_id, ml.quantity_product_uom, 0, clock_timestamp());
+    END LOOP;
+    UPDATE stock_move_line SET state = 'done', picked = true WHERE picking_id = p_picking;
+    UPDATE stock_move SET state = 'done', picked = true, product_uom_qty = quantity, product_qty = quantity
+    WHERE picking_id = p_picking;
+    UPDATE stock_picking SET state = 'done', date_done = clock_timestamp() WHERE id = p_picking;
+END $$;

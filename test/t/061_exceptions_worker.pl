@@ -1,0 +1,57 @@
+# 061_exceptions_worker: the background worker runs the scheduled checks by
+# itself (no Odoo cron): it opens the exceptions a new late picking causes,
+# emits exception.opened through the outbox (delivered like any webhook
+# event), and closes the exception with exception.resolved once the picking
+# is done.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RfTest;
+
+my $node = rf_node('exw', conf => qq{
+retailflow.database = 'odoo'
+retailflow.webhook_workers = 1
+retailflow.scheduler_tick = 200ms
+retailflow.check_interval = '1s'
+retailflow.webhook_poll_interval = 100ms
+});
+$node->start;
+rf_odoo_db($node, 'odoo', '3, 30, 300, 100');
+sub sq { return $node->safe_psql('odoo', $_[0]); }
+
+# the worker's first runs open what the fixture already has (its dates are in 2024)
+ok($node->poll_query_until('odoo', "SELECT count(*) > 0 FROM retailflow.exceptions WHERE kind = 'late_picking'"),
+	'the worker opened late-picking exceptions without being asked');
+ok($node->poll_query_until('odoo', "SELECT count(*) > 0 FROM retailflow.outbox WHERE event_type = 'exception.opened'"),
+	'and announced them as exception.opened events');
+
+# a new picking, scheduled an hour ago and not done
+my $pick = sq(q{
+	INSERT INTO stock_picking (location_id, location_dest_id, picking_type_id, company_id, name, move_type, state,
+	                           scheduled_date, date, create_date, write_date)
+	SELECT location_id, location_dest_id, picking_type_id, company_id, 'TEST/LATE/1', move_type, 'assigned',
+	       now() - interval '1 hour', now(), now(), now()
+	FROM stock_picking WHERE state NOT IN ('done', 'cancel') ORDER BY id LIMIT 1
+	RETURNING id});
+ok($pick > 0, "created picking $pick scheduled an hour ago");
+ok($node->poll_query_until('odoo',
+	"SELECT count(*) = 1 FROM retailflow.exceptions WHERE kind = 'late_picking' AND record_id = $pick"),
+	'the worker found the new late picking');
+is(sq("SELECT count(*) FROM retailflow.outbox WHERE event_type = 'exception.opened'
+	   AND model = 'stock.picking' AND record_id = $pick AND data->>'kind' = 'late_picking'"),
+	'1', 'exactly one exception.opened event for it');
+
+sq("UPDATE stock_picking SET state = 'done', date_done = now() WHERE id = $pick");
+ok($node->poll_query_until('odoo',
+	"SELECT count(*) = 1 FROM retailflow.outbox WHERE event_type = 'exception.resolved' AND record_id = $pick"),
+	'done picking: the worker closed the exception and emitted exception.resolved');
+is(sq("SELECT count(*) FROM retailflow.exceptions WHERE record_id = $pick AND kind = 'late_picking'"),
+	'0', 'the exception left the open queue');
+is(sq("SELECT count(*) FROM retailflow.exception WHERE record_id = $pick AND kind = 'late_picking' AND close_reason = 'disappeared'"),
+	'1', 'and stays in the history as disappeared');
+like(slurp_file($node->logfile), qr/^((?!scheduled job).)*$/s, 'no scheduled job failed');
+
+$node->stop;
+done_testing();
