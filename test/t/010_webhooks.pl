@@ -29,6 +29,8 @@ my $node = rf_node('wh', conf => qq{
 retailflow.database = 'odoo'
 # exact event counts: the conflict triggers' own events are tested elsewhere
 retailflow.conflict_action = off
+# nor the scheduled exception checks' events
+retailflow.scheduler_tick = 0
 retailflow.webhook_workers = 2
 retailflow.webhook_backoff_base = 200ms
 retailflow.webhook_backoff_max = 1s

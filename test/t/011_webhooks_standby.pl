@@ -18,7 +18,8 @@ my $secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 my $recv = IPC::Run::start([ '/usr/bin/python3', rf_src() . '/test/receiver.py', $port, $log, $secret ],
 	'>', "$PostgreSQL::Test::Utils::tmp_check/receiver.out", '2>&1');
 
-my $conf = "retailflow.database = 'odoo'\nretailflow.webhook_poll_interval = 100ms\n";
+# exact counts: no scheduled exception checks (and their events) in this test
+my $conf = "retailflow.database = 'odoo'\nretailflow.webhook_poll_interval = 100ms\nretailflow.scheduler_tick = 0\n";
 my $primary = rf_node('primary', allows_streaming => 1, conf => $conf);
 $primary->start;
 $primary->safe_psql('postgres', "CREATE DATABASE odoo");
