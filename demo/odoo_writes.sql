@@ -143,3 +143,38 @@ BEGIN
     WHERE picking_id = p_picking;
     UPDATE stock_picking SET state = 'done', date_done = clock_timestamp() WHERE id = p_picking;
 END $$;
+
+-- One omnichannel order, end to end: a channel (sales team) sells 1-3
+-- storable products, the order is confirmed, shipped from the warehouse
+-- fulfilment_options() ranks first, and every other order is delivered at once.
+CREATE FUNCTION demo.order_cycle(p_seed integer) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    prods integer[];
+    qtys numeric[];
+    cust integer;
+    so integer;
+    wh integer;
+    pick integer;
+BEGIN
+    SELECT id INTO cust FROM res_partner WHERE active ORDER BY id OFFSET 20 + p_seed % 200 LIMIT 1;
+    SELECT array_agg(x.id), array_agg(1 + x.id % 3) INTO prods, qtys
+    FROM (SELECT pp.id FROM product_product pp JOIN product_template pt ON pt.id = pp.product_tmpl_id
+          WHERE pt.type = 'product' AND pp.active AND pp.id % 97 = p_seed % 97
+          ORDER BY pp.id LIMIT 1 + p_seed % 3) x;
+    IF prods IS NULL THEN
+        RETURN 'no product';
+    END IF;
+    so := demo.place_order(1 + p_seed % 4, cust, prods, qtys, CASE WHEN p_seed % 10 = 0 THEN 30 ELSE 0 END, 1);
+    PERFORM demo.confirm(so);
+    SELECT f.warehouse_id INTO wh FROM retailflow.fulfilment_options(so) f
+    ORDER BY f.can_fulfil_all DESC, f.fill_rate DESC, f.warehouse_id LIMIT 1;
+    IF wh IS NULL THEN
+        RETURN 'nothing to ship';
+    END IF;
+    pick := demo.ship_from(so, wh);
+    IF p_seed % 2 = 0 THEN
+        PERFORM demo.validate(pick);
+        RETURN 'delivered';
+    END IF;
+    RETURN 'reserved';
+END $$;
