@@ -156,7 +156,12 @@ DECLARE
     wh integer;
     pick integer;
 BEGIN
-    SELECT id INTO cust FROM res_partner WHERE active ORDER BY id OFFSET 20 + p_seed % 200 LIMIT 1;
+    SELECT id INTO cust FROM res_partner WHERE active AND coalesce(customer_rank, 0) > 0
+    ORDER BY id OFFSET p_seed % greatest(1, (SELECT count(*) FROM res_partner
+                                             WHERE active AND coalesce(customer_rank, 0) > 0)) LIMIT 1;
+    IF cust IS NULL THEN
+        SELECT id INTO cust FROM res_partner WHERE active ORDER BY id DESC LIMIT 1;
+    END IF;
     SELECT array_agg(x.id), array_agg(1 + x.id % 3) INTO prods, qtys
     FROM (SELECT pp.id FROM product_product pp JOIN product_template pt ON pt.id = pp.product_tmpl_id
           WHERE pt.type = 'product' AND pp.active AND pp.id % 97 = p_seed % 97
