@@ -183,3 +183,41 @@ BEGIN
     END IF;
     RETURN 'reserved';
 END $$;
+
+-- A customer return of a delivered order, received back into stock, and the
+-- refund (out_refund) created and then posted, as Odoo's return wizard and
+-- credit note do.  Returns the refund's id.
+CREATE FUNCTION demo.return_and_refund(p_picking integer) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    out_pick record;
+    ret integer;
+    refund integer;
+    in_type integer;
+BEGIN
+    SELECT * INTO out_pick FROM stock_picking WHERE id = p_picking AND state = 'done';
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT pt.id INTO in_type FROM stock_picking_type pt JOIN stock_warehouse w ON w.id = pt.warehouse_id
+    WHERE pt.code = 'incoming' AND w.lot_stock_id = out_pick.location_id ORDER BY pt.id LIMIT 1;
+    INSERT INTO stock_picking (location_id, location_dest_id, picking_type_id, partner_id, company_id, name, origin,
+                               move_type, state, scheduled_date, date, date_done, return_id, sale_id,
+                               create_date, write_date)
+    VALUES (out_pick.location_dest_id, out_pick.location_id, coalesce(in_type, out_pick.picking_type_id),
+            out_pick.partner_id, 1, 'RET/' || p_picking, 'Return of ' || out_pick.name, 'direct', 'done',
+            clock_timestamp(), clock_timestamp(), clock_timestamp(), p_picking, out_pick.sale_id,
+            clock_timestamp(), clock_timestamp())
+    RETURNING id INTO ret;
+    INSERT INTO stock_quant (product_id, company_id, location_id, quantity, reserved_quantity, in_date)
+    SELECT ml.product_id, 1, out_pick.location_id, ml.quantity_product_uom, 0, clock_timestamp()
+    FROM stock_move_line ml WHERE ml.picking_id = p_picking;
+    INSERT INTO account_move (journal_id, company_id, partner_id, commercial_partner_id, currency_id, name, state,
+                              move_type, auto_post, date, invoice_origin, amount_untaxed, amount_tax, amount_total,
+                              amount_total_signed, create_date, write_date)
+    SELECT 1, 1, so.partner_id, so.partner_id, 1, '/', 'draft', 'out_refund', 'no', current_date, so.name,
+           so.amount_untaxed, 0, so.amount_total, -so.amount_total, clock_timestamp(), clock_timestamp()
+    FROM sale_order so WHERE so.id = out_pick.sale_id
+    RETURNING id INTO refund;
+    UPDATE account_move SET state = 'posted', name = 'RINV/DEMO/' || id WHERE id = refund;
+    RETURN refund;
+END $$;
