@@ -164,8 +164,8 @@ BEGIN
     END IF;
     SELECT array_agg(x.id), array_agg(1 + x.id % 3) INTO prods, qtys
     FROM (SELECT pp.id FROM product_product pp JOIN product_template pt ON pt.id = pp.product_tmpl_id
-          WHERE pt.type = 'product' AND pp.active AND pp.id % 97 = p_seed % 97
-          ORDER BY pp.id LIMIT 1 + p_seed % 3) x;
+          WHERE pt.type = 'product' AND pp.active
+          ORDER BY hashint4(pp.id # p_seed), pp.id LIMIT 1 + p_seed % 3) x;
     IF prods IS NULL THEN
         RETURN 'no product';
     END IF;
