@@ -184,9 +184,9 @@ BEGIN
     RETURN 'reserved';
 END $$;
 
--- A customer return of a delivered order, received back into stock, and the
--- refund (out_refund) created and then posted, as Odoo's return wizard and
--- credit note do.  Returns the refund's id.
+-- A customer return of a delivered order, received back into stock, and its
+-- draft refund (out_refund), as Odoo's return wizard and credit note do.
+-- Returns the refund's id; demo.post_refund() posts it.
 CREATE FUNCTION demo.return_and_refund(p_picking integer) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     out_pick record;
@@ -218,6 +218,11 @@ BEGIN
            so.amount_untaxed, 0, so.amount_total, -so.amount_total, clock_timestamp(), clock_timestamp()
     FROM sale_order so WHERE so.id = out_pick.sale_id
     RETURNING id INTO refund;
-    UPDATE account_move SET state = 'posted', name = 'RINV/DEMO/' || id WHERE id = refund;
     RETURN refund;
 END $$;
+
+-- Posts a refund (draft -> posted), as action_post writes it.
+CREATE FUNCTION demo.post_refund(p_move integer) RETURNS void LANGUAGE sql AS $$
+    UPDATE account_move SET state = 'posted', name = 'RINV/DEMO/' || id, write_date = clock_timestamp()
+    WHERE id = p_move AND state = 'draft';
+$$;
