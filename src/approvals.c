@@ -659,37 +659,6 @@ ap_plan(const RfOdoo *o, ApDoc d, int lines, int need)
 	return *slot;
 }
 
-/* Finds a valid plain btree index whose first key column is attnum. */
-static Oid
-ap_find_index(Oid relid, AttrNumber attnum)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			best = InvalidOid;
-	int			best_natts = INT_MAX;
-
-	foreach(lc, indexes)
-	{
-		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index idx = irel->rd_index;
-
-		if (idx->indisvalid && idx->indisready && idx->indislive &&
-			irel->rd_rel->relam == BTREE_AM_OID &&
-			idx->indnkeyatts >= 1 && idx->indkey.values[0] == attnum &&
-			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-			irel->rd_opcintype[0] == INT4OID && idx->indnatts < best_natts)
-		{
-			best = RelationGetRelid(irel);
-			best_natts = idx->indnatts;
-		}
-		index_close(irel, AccessShareLock);
-	}
-	list_free(indexes);
-	table_close(rel, AccessShareLock);
-	return best;
-}
 
 /* Looks up the relations, indexes and columns the sale order scans read; false if any is missing. */
 static bool
@@ -718,9 +687,9 @@ ap_so_setup(const RfOdoo *o)
 	ap.sol_company = RfAttnum(RF_SALE_ORDER_LINE, "company_id", false);
 	ap.tag_partner = RfAttnum(RF_RES_PARTNER_CATEGORY_REL, "partner_id", false);
 	ap.tag_category = RfAttnum(RF_RES_PARTNER_CATEGORY_REL, "category_id", false);
-	ap.so_idx = ap_find_index(ap.so_rel, ap.so_id);
-	ap.sol_idx = ap_find_index(ap.sol_rel, ap.sol_order);
-	ap.tag_idx = ap_find_index(ap.tag_rel, ap.tag_partner);
+	ap.so_idx = RfFindLeadingIndex(ap.so_rel, ap.so_id);
+	ap.sol_idx = RfFindLeadingIndex(ap.sol_rel, ap.sol_order);
+	ap.tag_idx = RfFindLeadingIndex(ap.tag_rel, ap.tag_partner);
 	ap.so_ready = true;
 	return OidIsValid(ap.so_idx) && OidIsValid(ap.sol_idx);
 }

@@ -368,39 +368,6 @@ load_products(MemoryContext cxt, const char *nsp, int version)
 	idmap_build(&av.prodmap, cxt, av.nprods, prod_idof, max_id);
 }
 
-/* Finds a valid, non-partial btree index whose first column is attnum (int4). */
-static Oid
-find_leading_index(Oid relid, AttrNumber attnum)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			best = InvalidOid;
-	int			best_natts = INT_MAX;
-
-	foreach(lc, indexes)
-	{
-		Oid			indexoid = lfirst_oid(lc);
-		Relation	irel = index_open(indexoid, AccessShareLock);
-		Form_pg_index idx = irel->rd_index;
-
-		if (idx->indisvalid && idx->indisready && idx->indislive &&
-			irel->rd_rel->relam == BTREE_AM_OID &&
-			idx->indnkeyatts >= 1 && idx->indkey.values[0] == attnum &&
-			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-			irel->rd_opcintype[0] == INT4OID &&
-			idx->indnatts < best_natts)
-		{
-			best = indexoid;
-			best_natts = idx->indnatts;
-		}
-		index_close(irel, AccessShareLock);
-	}
-	list_free(indexes);
-	table_close(rel, AccessShareLock);
-	return best;
-}
 
 /* Loads column numbers and index choices for stock_quant and stock_move. */
 static void
@@ -415,7 +382,7 @@ load_rels(void)
 	av.q_reserved = RfAttnum(RF_STOCK_QUANT, "reserved_quantity", false);
 	av.q_max = Max(Max(Max(av.q_product, av.q_location), Max(av.q_lot, av.q_package)),
 				   Max(Max(av.q_owner, av.q_quantity), av.q_reserved));
-	av.quant_index = find_leading_index(av.rel[RF_STOCK_QUANT], av.q_product);
+	av.quant_index = RfFindLeadingIndex(av.rel[RF_STOCK_QUANT], av.q_product);
 
 	av.m_product = RfAttnum(RF_STOCK_MOVE, "product_id", false);
 	av.m_state = RfAttnum(RF_STOCK_MOVE, "state", false);
@@ -425,7 +392,7 @@ load_rels(void)
 	av.m_qty = RfAttnum(RF_STOCK_MOVE, "product_qty", false);
 	av.m_max = Max(Max(Max(av.m_product, av.m_state), Max(av.m_location, av.m_dest)),
 				   Max(av.m_final, av.m_qty));
-	av.move_index = find_leading_index(av.rel[RF_STOCK_MOVE], av.m_product);
+	av.move_index = RfFindLeadingIndex(av.rel[RF_STOCK_MOVE], av.m_product);
 }
 
 /* Makes sure the parts in part_mask are loaded and valid for this snapshot. */

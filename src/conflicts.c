@@ -197,36 +197,6 @@ cf_max_id(void)
 	return m;
 }
 
-/* Finds a valid btree index of relid whose first column is attnum. */
-static Oid
-cf_leading_index(Oid relid, AttrNumber attnum)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			best = InvalidOid;
-	int			best_natts = INT_MAX;
-
-	foreach(lc, indexes)
-	{
-		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index idx = irel->rd_index;
-
-		if (idx->indisvalid && idx->indisready && idx->indislive &&
-			irel->rd_rel->relam == BTREE_AM_OID && idx->indkey.values[0] == attnum &&
-			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-			irel->rd_opcintype[0] == INT4OID && idx->indnatts < best_natts)
-		{
-			best = lfirst_oid(lc);
-			best_natts = idx->indnatts;
-		}
-		index_close(irel, AccessShareLock);
-	}
-	list_free(indexes);
-	table_close(rel, AccessShareLock);
-	return best;
-}
 
 /* Loads column numbers of stock_quant / stock_move_line / stock_move and the quant index. */
 static void
@@ -269,7 +239,7 @@ cf_load_rels(const RfOdoo *o)
 	cf.m_max = 0;
 	for (AttrNumber *a = &cf.m_id; a <= &cf.m_uom; a++)
 		cf.m_max = Max(cf.m_max, *a);
-	cf.quant_index = cf_leading_index(o->rel[RF_STOCK_QUANT], cf.q_product);
+	cf.quant_index = RfFindLeadingIndex(o->rel[RF_STOCK_QUANT], cf.q_product);
 }
 
 /* Makes sure the cache matches the catalog and the data; returns the Odoo info. */

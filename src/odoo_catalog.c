@@ -10,6 +10,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "utils/rel.h"
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
@@ -292,6 +298,40 @@ RfAttnum(RfTable table, const char *column, bool missing_ok)
 				 errdetail("retailflow needs this column of Odoo's %s table.", RfTableNames[table]),
 				 errhint("Check that the database was created by Odoo 17 or 18.")));
 	return attnum;
+}
+
+/* Finds a valid, non-partial btree index whose first column is attnum (int4). */
+Oid
+RfFindLeadingIndex(Oid relid, AttrNumber attnum)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			best = InvalidOid;
+	int			best_natts = INT_MAX;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		Relation	irel = index_open(indexoid, AccessShareLock);
+		Form_pg_index idx = irel->rd_index;
+
+		if (idx->indisvalid && idx->indisready && idx->indislive &&
+			irel->rd_rel->relam == BTREE_AM_OID &&
+			idx->indnkeyatts >= 1 && idx->indkey.values[0] == attnum &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			irel->rd_opcintype[0] == INT4OID &&
+			idx->indnatts < best_natts)
+		{
+			best = indexoid;
+			best_natts = idx->indnatts;
+		}
+		index_close(irel, AccessShareLock);
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return best;
 }
 
 /* True while this server is a hot standby (or otherwise in recovery). */

@@ -64,6 +64,7 @@ extern const RfOdoo *RfOdooGet(void);
 extern const RfOdoo *RfOdooRequire(uint32 table_mask);
 extern AttrNumber RfAttnum(RfTable table, const char *column, bool missing_ok);
 extern bool RfInRecovery(void);
+extern Oid	RfFindLeadingIndex(Oid relid, AttrNumber attnum);
 
 #define RF_MASK(t) (((uint32) 1) << (t))
 

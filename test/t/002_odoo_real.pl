@@ -18,17 +18,8 @@ if ($shared eq '' || !-f "$shared/odoo17_demo_full.sql.gz")
 my $node = rf_node('odoo');
 $node->start;
 
-# Load a gzip'd dump made by pg_dump into a new database.
-sub load_dump
-{
-	my ($db, $file) = @_;
-	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
-	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -d '"
-		  . $node->connstr($db) . "' > /dev/null 2>&1");
-	is($rc, 0, "loaded $file");
-	$node->safe_psql($db, 'CREATE EXTENSION retailflow');
-	return;
-}
+# Loads a real Odoo dump into a new database with retailflow (RfTest).
+sub load_dump { return rf_load_dump($node, @_); }
 
 # Independent SQL for _compute_quantities_dict per active warehouse and active
 # storable product, rounded to the UoM like Odoo.

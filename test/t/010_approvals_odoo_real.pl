@@ -21,17 +21,8 @@ if ($shared eq '' || !-f "$shared/odoo17_demo_full.sql.gz")
 my $node = rf_node('approvals');
 $node->start;
 
-# Load a gzip'd dump made by pg_dump into a new database.
-sub load_dump
-{
-	my ($db, $file) = @_;
-	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
-	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -d '"
-		  . $node->connstr($db) . "' > /dev/null 2>&1");
-	is($rc, 0, "loaded $file");
-	$node->safe_psql($db, 'CREATE EXTENSION retailflow');
-	return;
-}
+# Loads a real Odoo dump into a new database with retailflow (RfTest).
+sub load_dump { return rf_load_dump($node, @_); }
 
 # The checks, the same on 17 and 18.
 sub check_demo

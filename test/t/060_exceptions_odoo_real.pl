@@ -17,17 +17,8 @@ if ($shared eq '' || !-f "$shared/odoo17_demo_full.sql.gz")
 my $node = rf_node('odoo_exc');
 $node->start;
 
-# Loads a gzip'd pg_dump into a new database and installs retailflow.
-sub load_dump
-{
-	my ($db, $file) = @_;
-	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
-	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -d '"
-		  . $node->connstr($db) . "' > /dev/null 2>&1");
-	is($rc, 0, "loaded $file");
-	$node->safe_psql($db, 'CREATE EXTENSION retailflow');
-	return;
-}
+# Loads a real Odoo dump into a new database with retailflow (RfTest).
+sub load_dump { return rf_load_dump($node, @_); }
 
 # Runs every check and the other functions on one demo database.
 sub check_demo

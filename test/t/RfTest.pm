@@ -8,7 +8,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Exporter 'import';
 
-our @EXPORT = qw(rf_node rf_odoo_db rf_src);
+our @EXPORT = qw(rf_node rf_odoo_db rf_src rf_load_dump);
 
 # Directory holding sql/, test/ (test/run passes it as RF_SRC).
 sub rf_src { return $ENV{RF_SRC} // '.'; }
@@ -36,6 +36,20 @@ sub rf_odoo_db
 	}
 	$node->safe_psql($db, "SELECT rf_fixture_generate($gen)") if $gen;
 	$node->safe_psql($db, 'CREATE EXTENSION retailflow; ANALYZE;');
+	return;
+}
+
+# rf_load_dump(node, db, file): loads a gzip'd pg_dump of ../shared/odoo
+# (RF_SHARED_ODOO) into a new database and installs retailflow there.
+sub rf_load_dump
+{
+	my ($node, $db, $file) = @_;
+	my $shared = $ENV{RF_SHARED_ODOO} // '';
+	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
+	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -d '"
+		  . $node->connstr($db) . "' > /dev/null 2>&1");
+	Test::More::is($rc, 0, "loaded $file");
+	$node->safe_psql($db, 'CREATE EXTENSION retailflow');
 	return;
 }
 
