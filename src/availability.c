@@ -601,19 +601,7 @@ lotbucket_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Reads an int4 attribute of a slot, 0 when NULL. */
-static inline int32
-slot_int(TupleTableSlot *slot, AttrNumber att)
-{
-	return slot->tts_isnull[att - 1] ? 0 : DatumGetInt32(slot->tts_values[att - 1]);
-}
 
-/* Reads a numeric attribute of a slot as double, 0 when NULL. */
-static inline double
-slot_num(TupleTableSlot *slot, AttrNumber att)
-{
-	return slot->tts_isnull[att - 1] ? 0.0 : RfNumericToDouble(slot->tts_values[att - 1]);
-}
 
 /*
  * Odoo's stock.quant._get_available_quantity for product at location:
@@ -675,13 +663,13 @@ available_qty_internal(const RfOdoo *o, int32 product_id, int32 location_id,
 			: !table_scan_getnextslot(hscan, ForwardScanDirection, slot))
 			break;
 		slot_getsomeattrs(slot, av.q_max);
-		if (!iscan && slot_int(slot, av.q_product) != product_id)
+		if (!iscan && RfSlotInt(slot, av.q_product) != product_id)
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		q_loc = slot_int(slot, av.q_location);
-		q_lot = slot_int(slot, av.q_lot);
-		q_pkg = slot_int(slot, av.q_package);
-		q_owner = slot_int(slot, av.q_owner);
+		q_loc = RfSlotInt(slot, av.q_location);
+		q_lot = RfSlotInt(slot, av.q_lot);
+		q_pkg = RfSlotInt(slot, av.q_package);
+		q_owner = RfSlotInt(slot, av.q_owner);
 
 		/* _get_gather_domain */
 		if (strict)
@@ -713,7 +701,7 @@ available_qty_internal(const RfOdoo *o, int32 product_id, int32 location_id,
 				continue;
 		}
 
-		avail = slot_num(slot, av.q_quantity) - slot_num(slot, av.q_reserved);
+		avail = RfSlotNum(slot, av.q_quantity) - RfSlotNum(slot, av.q_reserved);
 		if (!tracked || q_lot == 0)
 		{
 			if (tracked && strict && lot_id)
@@ -1024,46 +1012,21 @@ matrix_add(MatrixCtx *m, int req, int target, double qty, double reserved, doubl
 static inline void
 matrix_quant(MatrixCtx *m, TupleTableSlot *slot)
 {
-	int			ppos = idmap_get(&av.prodmap, slot_int(slot, av.q_product));
+	int			ppos = idmap_get(&av.prodmap, RfSlotInt(slot, av.q_product));
 	int			req, lpos;
 	double		qty, res;
 
 	if (ppos < 0 || (req = m->req_of_prod[ppos]) < 0)
 		return;
-	lpos = idmap_get(&av.locmap, slot_int(slot, av.q_location));
+	lpos = idmap_get(&av.locmap, RfSlotInt(slot, av.q_location));
 	if (lpos < 0 || m->loc_first[lpos] == m->loc_first[lpos + 1])
 		return;
-	qty = slot_num(slot, av.q_quantity);
-	res = slot_num(slot, av.q_reserved);
+	qty = RfSlotNum(slot, av.q_quantity);
+	res = RfSlotNum(slot, av.q_reserved);
 	for (int k = m->loc_first[lpos]; k < m->loc_first[lpos + 1]; k++)
 		matrix_add(m, req, m->loc_targets[k], qty, res, 0.0, 0.0);
 }
 
-/* True if the text Datum equals one of Odoo's open move states. */
-static inline bool
-move_state_open(Datum d)
-{
-	struct varlena *v = (struct varlena *) DatumGetPointer(d);
-	const char *s;
-	int			len;
-
-	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
-		v = pg_detoast_datum_packed(v);
-	s = VARDATA_ANY(v);
-	len = VARSIZE_ANY_EXHDR(v);
-	switch (len)
-	{
-		case 7:
-			return memcmp(s, "waiting", 7) == 0;
-		case 9:
-			return memcmp(s, "confirmed", 9) == 0;
-		case 8:
-			return memcmp(s, "assigned", 8) == 0;
-		case 19:
-			return memcmp(s, "partially_available", 19) == 0;
-	}
-	return false;
-}
 
 /* True if cached location position lpos lies in target t. */
 static inline bool
@@ -1081,21 +1044,21 @@ loc_in_target(MatrixCtx *m, int lpos, int t)
 static inline void
 matrix_move(MatrixCtx *m, TupleTableSlot *slot)
 {
-	int			ppos = idmap_get(&av.prodmap, slot_int(slot, av.m_product));
+	int			ppos = idmap_get(&av.prodmap, RfSlotInt(slot, av.m_product));
 	int			req, src, dst;
 	int32		dest_id;
 	double		qty;
 
 	if (ppos < 0 || (req = m->req_of_prod[ppos]) < 0)
 		return;
-	if (slot->tts_isnull[av.m_state - 1] || !move_state_open(slot->tts_values[av.m_state - 1]))
+	if (slot->tts_isnull[av.m_state - 1] || !RfMoveStateTodo(slot->tts_values[av.m_state - 1]))
 		return;
-	src = idmap_get(&av.locmap, slot_int(slot, av.m_location));
+	src = idmap_get(&av.locmap, RfSlotInt(slot, av.m_location));
 	/* Odoo 18 judges a move in progress by its final destination when set */
 	dest_id = (av.m_final != InvalidAttrNumber && !slot->tts_isnull[av.m_final - 1])
-		? slot_int(slot, av.m_final) : slot_int(slot, av.m_dest);
+		? RfSlotInt(slot, av.m_final) : RfSlotInt(slot, av.m_dest);
 	dst = idmap_get(&av.locmap, dest_id);
-	qty = slot_num(slot, av.m_qty);
+	qty = RfSlotNum(slot, av.m_qty);
 	if (dst >= 0)
 		for (int k = m->loc_first[dst]; k < m->loc_first[dst + 1]; k++)
 		{

@@ -377,56 +377,18 @@ cf_cmp(double a, double b, double r)
 	return RfFloatCompare(a, b, r > 0 ? r : 0.01);
 }
 
-/* Reads an int4 attribute of a slot, 0 when NULL. */
-static inline int32
-cf_int(TupleTableSlot *slot, AttrNumber att)
-{
-	return slot->tts_isnull[att - 1] ? 0 : DatumGetInt32(slot->tts_values[att - 1]);
-}
 
-/* Reads a numeric attribute of a slot as double, 0 when NULL. */
-static inline double
-cf_num(TupleTableSlot *slot, AttrNumber att)
-{
-	return slot->tts_isnull[att - 1] ? 0.0 : RfNumericToDouble(slot->tts_values[att - 1]);
-}
 
 /* True when the varchar/text Datum (state) means an open move: not done/cancel. */
 static inline bool
 cf_state_open(TupleTableSlot *slot, AttrNumber att)
 {
-	struct varlena *v;
-	const char *s;
-	int			len;
-
 	if (slot->tts_isnull[att - 1])
 		return true;
-	v = (struct varlena *) DatumGetPointer(slot->tts_values[att - 1]);
-	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
-		v = pg_detoast_datum_packed(v);
-	s = VARDATA_ANY(v);
-	len = VARSIZE_ANY_EXHDR(v);
-	return !((len == 4 && memcmp(s, "done", 4) == 0) || (len == 6 && memcmp(s, "cancel", 6) == 0));
+	return !RfTextEquals(slot->tts_values[att - 1], "done", 4) &&
+		!RfTextEquals(slot->tts_values[att - 1], "cancel", 6);
 }
 
-/* True when the state is one of Odoo's "to do" move states (product quantities). */
-static inline bool
-cf_state_todo(TupleTableSlot *slot, AttrNumber att)
-{
-	struct varlena *v;
-	const char *s;
-	int			len;
-
-	if (slot->tts_isnull[att - 1])
-		return false;
-	v = (struct varlena *) DatumGetPointer(slot->tts_values[att - 1]);
-	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
-		v = pg_detoast_datum_packed(v);
-	s = VARDATA_ANY(v);
-	len = VARSIZE_ANY_EXHDR(v);
-	return (len == 7 && memcmp(s, "waiting", 7) == 0) || (len == 9 && memcmp(s, "confirmed", 9) == 0) ||
-		(len == 8 && memcmp(s, "assigned", 8) == 0) || (len == 19 && memcmp(s, "partially_available", 19) == 0);
-}
 
 /* ---------- quant keys ---------- */
 
@@ -650,14 +612,14 @@ cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid
 		while (index_getnext_slot(scan, ForwardScanDirection, slot))
 		{
 			slot_getsomeattrs(slot, cf.q_max);
-			if (cf_int(slot, cf.q_product) != k->product || cf_int(slot, cf.q_location) != k->location ||
-				cf_int(slot, cf.q_lot) != k->lot || cf_int(slot, cf.q_package) != k->package ||
-				cf_int(slot, cf.q_owner) != k->owner)
+			if (RfSlotInt(slot, cf.q_product) != k->product || RfSlotInt(slot, cf.q_location) != k->location ||
+				RfSlotInt(slot, cf.q_lot) != k->lot || RfSlotInt(slot, cf.q_package) != k->package ||
+				RfSlotInt(slot, cf.q_owner) != k->owner)
 				continue;
-			*qty += cf_num(slot, cf.q_quantity);
-			*res += cf_num(slot, cf.q_reserved);
-			if (*qid == 0 || cf_int(slot, cf.q_id) < *qid)
-				*qid = cf_int(slot, cf.q_id);
+			*qty += RfSlotNum(slot, cf.q_quantity);
+			*res += RfSlotNum(slot, cf.q_reserved);
+			if (*qid == 0 || RfSlotInt(slot, cf.q_id) < *qid)
+				*qid = RfSlotInt(slot, cf.q_id);
 		}
 		index_endscan(scan);
 		index_close(irel, AccessShareLock);
@@ -669,14 +631,14 @@ cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			slot_getsomeattrs(slot, cf.q_max);
-			if (cf_int(slot, cf.q_product) != k->product || cf_int(slot, cf.q_location) != k->location ||
-				cf_int(slot, cf.q_lot) != k->lot || cf_int(slot, cf.q_package) != k->package ||
-				cf_int(slot, cf.q_owner) != k->owner)
+			if (RfSlotInt(slot, cf.q_product) != k->product || RfSlotInt(slot, cf.q_location) != k->location ||
+				RfSlotInt(slot, cf.q_lot) != k->lot || RfSlotInt(slot, cf.q_package) != k->package ||
+				RfSlotInt(slot, cf.q_owner) != k->owner)
 				continue;
-			*qty += cf_num(slot, cf.q_quantity);
-			*res += cf_num(slot, cf.q_reserved);
-			if (*qid == 0 || cf_int(slot, cf.q_id) < *qid)
-				*qid = cf_int(slot, cf.q_id);
+			*qty += RfSlotNum(slot, cf.q_quantity);
+			*res += RfSlotNum(slot, cf.q_reserved);
+			if (*qid == 0 || RfSlotInt(slot, cf.q_id) < *qid)
+				*qid = RfSlotInt(slot, cf.q_id);
 		}
 		table_endscan(scan);
 	}
@@ -791,15 +753,15 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 			double		qty, res;
 
 			slot_getsomeattrs(slot, cf.q_max);
-			qty = cf_num(slot, cf.q_quantity);
-			res = cf_num(slot, cf.q_reserved);
+			qty = RfSlotNum(slot, cf.q_quantity);
+			res = RfSlotNum(slot, cf.q_reserved);
 			if (res == 0.0 && qty >= 0.0)
 				continue;
-			k.product = cf_int(slot, cf.q_product);
-			k.location = cf_int(slot, cf.q_location);
-			k.lot = cf_int(slot, cf.q_lot);
-			k.package = cf_int(slot, cf.q_package);
-			k.owner = cf_int(slot, cf.q_owner);
+			k.product = RfSlotInt(slot, cf.q_product);
+			k.location = RfSlotInt(slot, cf.q_location);
+			k.lot = RfSlotInt(slot, cf.q_lot);
+			k.package = RfSlotInt(slot, cf.q_package);
+			k.owner = RfSlotInt(slot, cf.q_owner);
 			loc = cf_loc(k.location);
 			prod = cf_prod(k.product);
 			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
@@ -810,12 +772,12 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 			}
 			if ((loc->flags & LOC_BYPASS) && cf_cmp(res, 0.0, prod->rounding) != 0)
 			{
-				cf_report("reserved_in_bypass_location", "stock.quant", cf_int(slot, cf.q_id), &k, 0.0, res,
+				cf_report("reserved_in_bypass_location", "stock.quant", RfSlotInt(slot, cf.q_id), &k, 0.0, res,
 						  psprintf("%.15g reserved where Odoo never reserves", res));
 				continue;
 			}
 			if (cf_cmp(res, 0.0, prod->rounding) < 0)
-				cf_report("negative_reservation", "stock.quant", cf_int(slot, cf.q_id), &k, 0.0, res,
+				cf_report("negative_reservation", "stock.quant", RfSlotInt(slot, cf.q_id), &k, 0.0, res,
 						  psprintf("negative reserved quantity %.15g", res));
 			if ((loc->flags & LOC_BYPASS) && qty < 0.0)
 				continue;		/* negative stock in Vendors, Inventory loss...: normal */
@@ -838,13 +800,13 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 		else
 		{
 			slot_getsomeattrs(slot, cf.l_max);
-			if (!cf_state_open(slot, cf.l_state) || cf_num(slot, cf.l_qty_uom) <= 0.0)
+			if (!cf_state_open(slot, cf.l_state) || RfSlotNum(slot, cf.l_qty_uom) <= 0.0)
 				continue;
-			k.product = cf_int(slot, cf.l_product);
-			k.location = cf_int(slot, cf.l_location);
-			k.lot = cf_int(slot, cf.l_lot);
-			k.package = cf_int(slot, cf.l_package);
-			k.owner = cf_int(slot, cf.l_owner);
+			k.product = RfSlotInt(slot, cf.l_product);
+			k.location = RfSlotInt(slot, cf.l_location);
+			k.lot = RfSlotInt(slot, cf.l_lot);
+			k.package = RfSlotInt(slot, cf.l_package);
+			k.owner = RfSlotInt(slot, cf.l_owner);
 			loc = cf_loc(k.location);
 			prod = cf_prod(k.product);
 			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
@@ -1129,23 +1091,23 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		slot_getsomeattrs(slot, cf.m_max);
 		if (slot->tts_isnull[cf.m_state - 1] || !cf_state_open(slot, cf.m_state))
 			continue;
-		product = cf_int(slot, cf.m_product);
+		product = RfSlotInt(slot, cf.m_product);
 		{
-			MoveAgg    *m = moveagg_insert(moves, cf_int(slot, cf.m_id), &found);
+			MoveAgg    *m = moveagg_insert(moves, RfSlotInt(slot, cf.m_id), &found);
 
 			m->product = product;
-			m->location = cf_int(slot, cf.m_location);
-			m->uom = cf_int(slot, cf.m_uom);
-			m->qty = cf_num(slot, cf.m_qty);
+			m->location = RfSlotInt(slot, cf.m_location);
+			m->uom = RfSlotInt(slot, cf.m_uom);
+			m->qty = RfSlotNum(slot, cf.m_qty);
 			m->mlqty = 0.0;
 		}
-		if (!cf_state_todo(slot, cf.m_state) || !(cf_prod(product)->flags & PROD_STORABLE))
+		if (slot->tts_isnull[cf.m_state - 1] || !RfMoveStateTodo(slot->tts_values[cf.m_state - 1]) || !(cf_prod(product)->flags & PROD_STORABLE))
 			continue;
-		src = cf_int(slot, cf.m_location);
+		src = RfSlotInt(slot, cf.m_location);
 		dst = (cf.m_final != InvalidAttrNumber && !slot->tts_isnull[cf.m_final - 1])
-			? cf_int(slot, cf.m_final) : cf_int(slot, cf.m_dest);
+			? RfSlotInt(slot, cf.m_final) : RfSlotInt(slot, cf.m_dest);
 		{
-			double		pq = cf_num(slot, cf.m_pqty);
+			double		pq = RfSlotNum(slot, cf.m_pqty);
 			int			sf = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src] : 0;
 			int			sl = (src >= 0 && src <= cf.max_loc) ? loc_wh_first[src + 1] : 0;
 			int			df = (dst >= 0 && dst <= cf.max_loc) ? loc_wh_first[dst] : 0;
@@ -1201,14 +1163,14 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			CHECK_FOR_INTERRUPTS();
 		slot_getsomeattrs(slot, cf.q_max);
 		memset(&k, 0, sizeof(k));
-		k.product = cf_int(slot, cf.q_product);
-		k.location = cf_int(slot, cf.q_location);
-		k.lot = cf_int(slot, cf.q_lot);
-		k.package = cf_int(slot, cf.q_package);
-		k.owner = cf_int(slot, cf.q_owner);
-		qty = cf_num(slot, cf.q_quantity);
-		res = cf_num(slot, cf.q_reserved);
-		qid = cf_int(slot, cf.q_id);
+		k.product = RfSlotInt(slot, cf.q_product);
+		k.location = RfSlotInt(slot, cf.q_location);
+		k.lot = RfSlotInt(slot, cf.q_lot);
+		k.package = RfSlotInt(slot, cf.q_package);
+		k.owner = RfSlotInt(slot, cf.q_owner);
+		qty = RfSlotNum(slot, cf.q_quantity);
+		res = RfSlotNum(slot, cf.q_reserved);
+		qid = RfSlotInt(slot, cf.q_id);
 		a = qagg_insert(keys, k, &found);
 		if (!found)
 		{
@@ -1271,10 +1233,10 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			CHECK_FOR_INTERRUPTS();
 		slot_getsomeattrs(slot, cf.l_max);
 		if (!slot->tts_isnull[cf.l_move - 1] &&
-			(m = moveagg_lookup(moves, cf_int(slot, cf.l_move))) != NULL)
+			(m = moveagg_lookup(moves, RfSlotInt(slot, cf.l_move))) != NULL)
 		{
-			int32		lu = cf_int(slot, cf.l_uom);
-			double		q = cf_num(slot, cf.l_qty);
+			int32		lu = RfSlotInt(slot, cf.l_uom);
+			double		q = RfSlotNum(slot, cf.l_qty);
 
 			if (lu != 0 && lu != m->uom && lu <= cf.max_uom && m->uom <= cf.max_uom &&
 				cf.uoms[lu].known && cf.uoms[m->uom].known && cf.uoms[lu].factor != 0.0)
@@ -1286,14 +1248,14 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			QKey		k;
 			QAgg	   *a;
 			bool		found;
-			int32		id = cf_int(slot, cf.l_id);
+			int32		id = RfSlotInt(slot, cf.l_id);
 
 			memset(&k, 0, sizeof(k));
-			k.product = cf_int(slot, cf.l_product);
-			k.location = cf_int(slot, cf.l_location);
-			k.lot = cf_int(slot, cf.l_lot);
-			k.package = cf_int(slot, cf.l_package);
-			k.owner = cf_int(slot, cf.l_owner);
+			k.product = RfSlotInt(slot, cf.l_product);
+			k.location = RfSlotInt(slot, cf.l_location);
+			k.lot = RfSlotInt(slot, cf.l_lot);
+			k.package = RfSlotInt(slot, cf.l_package);
+			k.owner = RfSlotInt(slot, cf.l_owner);
 			a = qagg_insert(keys, k, &found);
 			if (!found)
 			{
@@ -1303,7 +1265,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 				a->has_ml = false;
 			}
 			a->has_ml = true;
-			a->mlres += cf_num(slot, cf.l_qty_uom);
+			a->mlres += RfSlotNum(slot, cf.l_qty_uom);
 			if (a->min_mlid == 0 || id < a->min_mlid)
 				a->min_mlid = id;
 		}

@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 #include "access/attnum.h"
+#include "executor/tuptable.h"
 
 #define RF_EXTENSION_NAME "retailflow"
 #define RF_SCHEMA_NAME "retailflow"
@@ -73,6 +74,41 @@ extern double RfNumericToDouble(Datum d);
 extern double RfFloatRound(double value, double rounding);
 extern bool RfFloatIsZero(double value, double rounding);
 extern int	RfFloatCompare(double a, double b, double rounding);
+
+/* Slot and text helpers shared by the heap scanners (slot deformed first). */
+
+/* An int4 attribute of a deformed slot, 0 when NULL. */
+static inline int32
+RfSlotInt(TupleTableSlot *slot, AttrNumber att)
+{
+	return slot->tts_isnull[att - 1] ? 0 : DatumGetInt32(slot->tts_values[att - 1]);
+}
+
+/* A numeric attribute of a deformed slot as double, 0 when NULL. */
+static inline double
+RfSlotNum(TupleTableSlot *slot, AttrNumber att)
+{
+	return slot->tts_isnull[att - 1] ? 0.0 : RfNumericToDouble(slot->tts_values[att - 1]);
+}
+
+/* True if the varchar/text Datum equals the len bytes at s (no palloc for short values). */
+static inline bool
+RfTextEquals(Datum d, const char *s, int len)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+		v = pg_detoast_datum_packed(v);
+	return (int) VARSIZE_ANY_EXHDR(v) == len && memcmp(VARDATA_ANY(v), s, len) == 0;
+}
+
+/* True if a stock_move state Datum is one of Odoo's "to do" states (waiting, confirmed, assigned, partially_available). */
+static inline bool
+RfMoveStateTodo(Datum d)
+{
+	return RfTextEquals(d, "waiting", 7) || RfTextEquals(d, "confirmed", 9) ||
+		RfTextEquals(d, "assigned", 8) || RfTextEquals(d, "partially_available", 19);
+}
 
 /* availability.c */
 extern void AvailabilityInit(void);
