@@ -230,6 +230,31 @@ SELECT rft.err('SET retailflow.approval_enforcement = maybe');
 SET retailflow.approval_enforcement = block;
 SELECT rft.err(format($$UPDATE sale_order SET state = 'sale' WHERE id = %s$$, :so_b));
 SELECT state FROM sale_order WHERE id = :so_b;
+-- the refusal rolls back its own transaction: its audit row is queued for the
+-- webhook worker, which serves another database here (test/t/062 covers it)
+SELECT retailflow.audit_after_rollback('approval.enforcement_refused', 'sale.order', 1, NULL, '{}') AS queued;
+SELECT rft.err($$SELECT retailflow.audit_after_rollback(NULL, 'sale.order', 1, NULL, NULL)$$);
+SELECT rft.err($$SELECT retailflow.audit_after_rollback('x', '', 1, NULL, NULL)$$);
+SELECT rft.err(format('SELECT retailflow.audit_after_rollback(%L, %L, 1, NULL, NULL)', repeat('a', 64), 'sale.order'));
+SELECT rft.err(format('SELECT retailflow.audit_after_rollback(%L, %L, 1, NULL, %L)', 'x', 'sale.order',
+                      jsonb_build_object('missing', repeat('m', 3000))));
+-- Odoo's role owns its tables and has no access to schema retailflow: the
+-- trigger still enforces (it reads the requests as the extension's owner),
+-- and the slow path cannot be called directly
+CREATE ROLE rf_approvals_odoo;
+GRANT USAGE ON SCHEMA rft TO rf_approvals_odoo;
+GRANT SELECT, UPDATE ON sale_order, sale_order_line TO rf_approvals_odoo;
+SET ROLE rf_approvals_odoo;
+SELECT rft.err(format($$UPDATE sale_order SET state = 'sale' WHERE id = %s$$, :so_b));
+SELECT rft.err($$SELECT retailflow.approval_enforce_missing('sale.order', 1, 1, 'sale')$$);
+RESET ROLE;
+GRANT USAGE ON SCHEMA retailflow TO rf_approvals_odoo;
+SET ROLE rf_approvals_odoo;
+SELECT rft.err($$SELECT retailflow.approval_enforce_missing('sale.order', 1, 1, 'sale')$$);
+SELECT rft.err($$SELECT retailflow.audit_after_rollback('x', 'sale.order', 1, NULL, NULL)$$);
+RESET ROLE;
+-- the trigger function is only a trigger
+SELECT rft.err('SELECT retailflow.approval_enforce()');
 -- a document no rule matches goes through
 UPDATE sale_order SET state = 'sale' WHERE id = :so_a;
 -- approved documents go through

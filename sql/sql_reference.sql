@@ -1,6 +1,8 @@
 -- sql_reference: every function, view and table of the extension is listed
 -- in docs/sql-reference.md (regenerate it with docs/tools/sql_reference.sql),
 -- and every one has a description.
+-- in a database where retailflow is installed
+\c rf_empty
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set refdoc :abs_srcdir '/docs/sql-reference.md'
 CREATE TEMP TABLE doc AS

@@ -28,12 +28,16 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
+#include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "catalog/pg_type.h"
@@ -55,6 +59,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "retailflow.h"
@@ -62,6 +67,7 @@
 PG_FUNCTION_INFO_V1(rf_required_approvals);
 PG_FUNCTION_INFO_V1(rf_required_approvals_facts);
 PG_FUNCTION_INFO_V1(rf_approval_active_rules);
+PG_FUNCTION_INFO_V1(rf_approval_enforce);
 
 /* Document types rules apply to. */
 typedef enum ApDoc
@@ -1051,34 +1057,45 @@ ap_read_facts(const RfOdoo *o, ApDoc d, int32 record_id, ApFacts *f)
 	return found;
 }
 
-/* Formats a number with thousands separators and 2 decimals: 1,250.00. */
+/* Formats a number with thousands separators and 2 decimals: 1,250.00 (cents rounded half to even, like printf). */
 static void
 ap_append_amount(StringInfo buf, double v)
 {
-	char		raw[64];
-	char	   *p;
-	char	   *dot;
-	int			intlen,
-				lead;
+	double		cents = rint(v * 100.0);
+	char		digits[32];
+	int			n = 0;
+	uint64		u;
+	int			intlen;
 
-	snprintf(raw, sizeof(raw), "%.2f", fabs(v) < 0.005 ? 0.0 : v);
-	p = raw;
-	if (*p == '-')
+	if (fabs(v) < 0.005 || cents == 0.0)
+		cents = 0.0;
+	if (!isfinite(cents) || fabs(cents) >= 1e18)
+	{
+		appendStringInfo(buf, "%.2f", v);	/* out of the fast path's range */
+		return;
+	}
+	if (cents < 0)
 	{
 		appendStringInfoChar(buf, '-');
-		p++;
+		cents = -cents;
 	}
-	dot = strchr(p, '.');
-	intlen = dot ? (int) (dot - p) : (int) strlen(p);
-	lead = intlen % 3 == 0 ? 3 : intlen % 3;
-	appendBinaryStringInfo(buf, p, lead);
-	for (int i = lead; i < intlen; i += 3)
+	u = (uint64) cents;
+	do
 	{
-		appendStringInfoChar(buf, ',');
-		appendBinaryStringInfo(buf, p + i, 3);
+		digits[n++] = '0' + (char) (u % 10);
+		u /= 10;
+	} while (u > 0 || n < 3);
+	/* digits holds the number reversed: two decimals, then the integer part */
+	intlen = n - 2;
+	for (int i = intlen - 1; i >= 0; i--)
+	{
+		appendStringInfoChar(buf, digits[i + 2]);
+		if (i > 0 && i % 3 == 0)
+			appendStringInfoChar(buf, ',');
 	}
-	if (dot)
-		appendStringInfoString(buf, dot);
+	appendStringInfoChar(buf, '.');
+	appendStringInfoChar(buf, digits[1]);
+	appendStringInfoChar(buf, digits[0]);
 }
 
 /* Adds the separator between reason parts. */
@@ -1139,7 +1156,8 @@ ap_match(const ApRule *r, const ApFacts *f, ApDoc d, StringInfo reason)
 	resetStringInfo(reason);
 	if (r->has_amin || r->has_amax)
 	{
-		appendStringInfo(reason, "%s ", ap_doc_labels[d]);
+		appendStringInfoString(reason, ap_doc_labels[d]);
+		appendStringInfoChar(reason, ' ');
 		ap_append_amount(reason, f->amount);
 		if (r->has_amin && r->has_amax)
 		{
@@ -1203,6 +1221,16 @@ ap_match(const ApRule *r, const ApFacts *f, ApDoc d, StringInfo reason)
 	return true;
 }
 
+/* Sets up the result tuplestore with the planner's row type when there is one (no catalog lookup). */
+static void
+ap_init_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, rsinfo && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc
+						? MAT_SRF_USE_EXPECTED_DESC : 0);
+}
+
 /* Emits one result row per matching rule, in approval order. */
 static void
 ap_emit_matches(FunctionCallInfo fcinfo, ApDoc d, const ApFacts *f)
@@ -1210,7 +1238,7 @@ ap_emit_matches(FunctionCallInfo fcinfo, ApDoc d, const ApFacts *f)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	StringInfoData reason;
 
-	InitMaterializedSRF(fcinfo, 0);
+	ap_init_srf(fcinfo);
 	if (!f->applicable)
 		return;
 	initStringInfo(&reason);
@@ -1274,7 +1302,7 @@ rf_required_approvals(PG_FUNCTION_ARGS)
 	/* No active rule for this type: nothing can match, the record is not read. */
 	if (ap.nrules[d] == 0)
 	{
-		InitMaterializedSRF(fcinfo, 0);
+		ap_init_srf(fcinfo);
 		return (Datum) 0;
 	}
 	if (!ap_read_facts(o, d, record_id, &f))
@@ -1395,4 +1423,250 @@ rf_approval_active_rules(PG_FUNCTION_ARGS)
 	d = ap_doc_from_text(PG_GETARG_TEXT_PP(0));
 	ap_ensure_rules(RfOdooRequire(ap_doc_tables(d)));
 	PG_RETURN_INT32(ap.nrules[d]);
+}
+
+/* ---------- enforcement trigger ---------- */
+
+/* Per-relation column numbers the enforcement trigger reads from NEW. */
+typedef struct ApTrigCols
+{
+	Oid			relid;
+	AttrNumber	id;
+	AttrNumber	write_uid;
+	AttrNumber	state;
+} ApTrigCols;
+
+static ApTrigCols ap_trig_cols[AP_NUM_DOCS];
+static SPIPlanPtr ap_requests_plan = NULL;
+static SPIPlanPtr ap_missing_plan = NULL;
+static Oid	ap_trigger_owner = InvalidOid;
+
+/* Returns the owner of the trigger function (the extension's owner), looked up once. */
+static Oid
+ap_function_owner(Oid fn_oid)
+{
+	if (!OidIsValid(ap_trigger_owner))
+	{
+		HeapTuple	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+
+		if (!HeapTupleIsValid(tp))
+			elog(ERROR, "cache lookup failed for function %u", fn_oid);
+		ap_trigger_owner = ((Form_pg_proc) GETSTRUCT(tp))->proowner;
+		ReleaseSysCache(tp);
+	}
+	return ap_trigger_owner;
+}
+
+/* Finds the id, write_uid and state columns of the trigger's table (cached per relation). */
+static const ApTrigCols *
+ap_trigger_cols(ApDoc d, Relation rel)
+{
+	ApTrigCols *c = &ap_trig_cols[d];
+
+	if (c->relid != RelationGetRelid(rel))
+	{
+		TupleDesc	td = RelationGetDescr(rel);
+
+		c->id = c->write_uid = c->state = InvalidAttrNumber;
+		for (int i = 0; i < td->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i);
+
+			if (a->attisdropped)
+				continue;
+			if (strcmp(NameStr(a->attname), "id") == 0 && a->atttypid == INT4OID)
+				c->id = a->attnum;
+			else if (strcmp(NameStr(a->attname), "write_uid") == 0 && a->atttypid == INT4OID)
+				c->write_uid = a->attnum;
+			else if (strcmp(NameStr(a->attname), "state") == 0)
+				c->state = a->attnum;
+		}
+		if (c->id == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("table \"%s\" has no integer id column", RelationGetRelationName(rel)),
+					 errdetail("The approvals enforcement trigger reads the Odoo record id from NEW.id.")));
+		c->relid = RelationGetRelid(rel);
+	}
+	return c;
+}
+
+/* Returns the kept plan of a trigger query, preparing it on first use. */
+static SPIPlanPtr
+ap_trigger_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare the enforcement query: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	return *slot;
+}
+
+/*
+ * True if every rule in matched[] has an approved request for the document.
+ * Locks the document's requests FOR SHARE first, as the SQL path does, so a
+ * decision in flight is waited for and then read as committed.
+ */
+static bool
+ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	int			nfound = 0;
+
+	args[0] = CStringGetTextDatum(ap_doc_names[d]);
+	args[1] = Int32GetDatum(record_id);
+	if (SPI_execute_plan(ap_trigger_plan(&ap_requests_plan,
+										 "SELECT r.rule_id, r.state OPERATOR(pg_catalog.=) 'approved' "
+										 "FROM retailflow.approval_request r "
+										 "WHERE r.document_type OPERATOR(pg_catalog.=) $1 "
+										 "AND r.record_id OPERATOR(pg_catalog.=) $2 FOR SHARE",
+										 2, types),
+						 args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read the approval requests");
+	for (int i = 0; i < nmatched; i++)
+	{
+		bool		approved = false;
+
+		for (uint64 k = 0; k < SPI_processed && !approved; k++)
+		{
+			bool		isnull;
+			HeapTuple	tup = SPI_tuptable->vals[k];
+
+			if (DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)) == matched[i] &&
+				DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)))
+				approved = true;
+		}
+		if (!approved)
+			return false;
+		nfound++;
+	}
+	return nfound == nmatched;
+}
+
+/*
+ * The enforcement trigger on Odoo's state changes (sale order confirmed,
+ * purchase order approved, refund posted, inventory adjustment applied).
+ * In C: reads the document's facts, matches the cached rules, and checks the
+ * approved requests with one kept query.  Only a document that lacks an
+ * approval (or has price-override line rules to check) goes to the SQL
+ * function retailflow.approval_enforce_missing(), which names what is missing
+ * and blocks or logs.  Like PostgreSQL's foreign-key triggers, it runs its
+ * queries as the owner of the trigger function (the extension's owner), with
+ * every name and operator schema-qualified, instead of as SECURITY DEFINER.
+ */
+Datum
+rf_approval_enforce(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Datum		result;
+	ApDoc		d;
+	const ApTrigCols *cols;
+	HeapTuple	newtup;
+	TupleDesc	tupdesc;
+	bool		isnull;
+	int32		record_id;
+	const RfOdoo *o;
+	bool		check_lines;
+	int32	   *matched;
+	int			nmatched = 0;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("retailflow.approval_enforce() must be called as a row-level UPDATE trigger")));
+	newtup = trigdata->tg_newtuple;
+	result = TRIGGER_FIRED_BEFORE(trigdata->tg_event) ? PointerGetDatum(newtup) : PointerGetDatum(NULL);
+	if (approval_enforcement == 0)
+		return result;
+	if (trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("retailflow.approval_enforce() needs the document type as its only argument")));
+	d = ap_doc_from_text(cstring_to_text(trigdata->tg_trigger->tgargs[0]));
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	cols = ap_trigger_cols(d, trigdata->tg_relation);
+	record_id = DatumGetInt32(heap_getattr(newtup, cols->id, tupdesc, &isnull));
+	if (isnull)
+		return result;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(ap_function_owner(fcinfo->flinfo->fn_oid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+
+	o = RfOdooRequire(ap_doc_tables(d));
+	ap_ensure_rules(o);
+	check_lines = d == AP_SALE_ORDER && ap.nrules[AP_SALE_ORDER_LINE] > 0;
+	if (!check_lines && ap.nrules[d] == 0)
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		return result;			/* no active rule: nothing can be missing */
+	}
+
+	/* the document's facts as they are now, this statement's change included */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	matched = palloc(sizeof(int32) * Max(ap.nrules[d], 1));
+	if (ap.nrules[d] > 0)
+	{
+		ApFacts		f;
+
+		memset(&f, 0, sizeof(f));
+		if (ap_read_facts(o, d, record_id, &f) && f.applicable)
+			for (int i = 0; i < ap.nrules[d]; i++)
+				if (ap_match(&ap.rules[d][i], &f, d, NULL))
+					matched[nmatched++] = ap.rules[d][i].id;
+	}
+	PopActiveSnapshot();
+
+	if (nmatched > 0 || check_lines)
+	{
+		SPI_connect();
+		if (check_lines || !ap_all_approved(d, record_id, matched, nmatched))
+		{
+			Oid			types[4] = {TEXTOID, INT4OID, INT4OID, TEXTOID};
+			Datum		args[4];
+			char		nulls[4] = {' ', ' ', ' ', ' '};
+
+			args[0] = CStringGetTextDatum(ap_doc_names[d]);
+			args[1] = Int32GetDatum(record_id);
+			args[2] = cols->write_uid ? heap_getattr(newtup, cols->write_uid, tupdesc, &isnull) : (Datum) 0;
+			if (!cols->write_uid || isnull)
+				nulls[2] = 'n';
+			args[3] = cols->state ? heap_getattr(newtup, cols->state, tupdesc, &isnull) : (Datum) 0;
+			if (!cols->state || isnull)
+				nulls[3] = 'n';
+			else
+			{
+				Oid			typid = TupleDescAttr(tupdesc, cols->state - 1)->atttypid;
+
+				/* varchar shares text's representation; anything else goes through its output function */
+				if (typid != TEXTOID && typid != VARCHAROID)
+				{
+					Oid			out;
+					bool		varlena;
+
+					getTypeOutputInfo(typid, &out, &varlena);
+					args[3] = CStringGetTextDatum(OidOutputFunctionCall(out, args[3]));
+				}
+			}
+			if (SPI_execute_plan(ap_trigger_plan(&ap_missing_plan,
+												 "SELECT retailflow.approval_enforce_missing($1, $2, $3, $4)",
+												 4, types),
+								 args, nulls, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "retailflow: the approvals enforcement query failed");
+		}
+		SPI_finish();
+	}
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return result;
 }

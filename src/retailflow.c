@@ -26,6 +26,7 @@ _PG_init(void)
 	OutboxCaptureInit();
 	WebhookWorkerInit();
 	ExceptionsInit();
+	AuditDeferInit();
 
 	MarkGUCPrefixReserved(RF_EXTENSION_NAME);
 }

@@ -123,4 +123,12 @@ extern void WebhookWorkerInit(void);
 /* exceptions.c */
 extern void ExceptionsInit(void);
 
+/* audit_defer.c: audit rows queued past a rollback, appended by worker 0 */
+#define RF_AUDIT_QUEUE_SLOTS 64
+extern void AuditDeferInit(void);
+extern bool RfAuditDeferPending(void);
+extern int	RfAuditDeferAppend(uint64 *seqs, uint64 *dropped);
+extern void RfAuditDeferRelease(const uint64 *seqs, int n, uint64 dropped);
+extern void RfWakeWorkerZero(void);
+
 #endif							/* RETAILFLOW_H */

@@ -130,6 +130,19 @@ RfWakeWorkers(void)
 	}
 }
 
+/* Sets worker 0's latch (it appends queued audit rows and runs the scheduler). */
+void
+RfWakeWorkerZero(void)
+{
+	int			p;
+
+	if (shared == NULL)
+		return;
+	p = shared->procno[0];
+	if (p >= 0 && p < (int) ProcGlobal->allProcCount)
+		SetLatch(&ProcGlobal->allProcs[p].procLatch);
+}
+
 /* GUCs, shared memory hooks and (when preloaded) the static workers. */
 void
 WebhookWorkerInit(void)
@@ -723,6 +736,46 @@ run_scheduled(const char *what, const char *sql)
 	PG_END_TRY();
 }
 
+/*
+ * Appends the audit rows other sessions queued past their rollback (worker 0
+ * only), in one transaction; the queue slots are freed after it commits.
+ */
+static void
+run_audit_queue(void)
+{
+	uint64		seqs[RF_AUDIT_QUEUE_SLOTS];
+	uint64		dropped = 0;
+	volatile int n = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!RfAuditDeferPending())
+		return;
+	begin_tx("retailflow: queued audit rows");
+	PG_TRY();
+	{
+		if (extension_present() && !RecoveryInProgress())
+			n = RfAuditDeferAppend(seqs, (uint64 *) &dropped);
+		end_tx();
+		RfAuditDeferRelease(seqs, n, dropped);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (loop_cxt)
+			MemoryContextSwitchTo(loop_cxt);
+		ereport(WARNING,
+				(errmsg("retailflow: could not append the queued audit rows: %s", edata->message),
+				 errdetail("They stay queued and are tried again shortly.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
 /* Releases leases this worker held before a crash or restart. */
 static void
 release_own_leases(void)
@@ -880,6 +933,9 @@ RfWebhookWorkerMain(Datum arg)
 			last_retention = now;
 			run_retention();
 		}
+
+		if (my_index == 0)
+			run_audit_queue();
 
 		/* worker 0 also runs the scheduled checks, so no Odoo cron is needed */
 		if (my_index == 0 && rf_scheduler_tick_ms > 0 &&

@@ -172,21 +172,23 @@ SELECT t, 'retailflow_approval_cache_inval', 'approvals rule cache',
        'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
 FROM unnest(ARRAY['product_category', 'res_partner_category', 'ir_property']) AS t;
 
-CREATE FUNCTION retailflow.required_approvals(
-    document_type text, record_id integer,
-    OUT rule_id integer, OUT rule_name text, OUT level integer, OUT sequence integer,
-    OUT group_id integer, OUT sla interval, OUT reason text)
-RETURNS SETOF record
+-- A named row type rather than OUT parameters: the parser and the function
+-- get it from the type cache instead of rebuilding it from pg_proc per call.
+CREATE TYPE retailflow.approval_requirement AS (
+    rule_id integer, rule_name text, level integer, sequence integer,
+    group_id integer, sla interval, reason text);
+COMMENT ON TYPE retailflow.approval_requirement IS
+  'One approval a document needs: the rule, its level and order, the approver group, the SLA and the reason in words';
+
+CREATE FUNCTION retailflow.required_approvals(document_type text, record_id integer)
+RETURNS SETOF retailflow.approval_requirement
 AS 'MODULE_PATHNAME', 'rf_required_approvals'
 LANGUAGE C STABLE ROWS 5;
 COMMENT ON FUNCTION retailflow.required_approvals(text, integer) IS
   'Every active approval rule the Odoo document matches, with the reason in words, in approval order';
 
-CREATE FUNCTION retailflow.required_approvals(
-    document_type text, facts jsonb,
-    OUT rule_id integer, OUT rule_name text, OUT level integer, OUT sequence integer,
-    OUT group_id integer, OUT sla interval, OUT reason text)
-RETURNS SETOF record
+CREATE FUNCTION retailflow.required_approvals(document_type text, facts jsonb)
+RETURNS SETOF retailflow.approval_requirement
 AS 'MODULE_PATHNAME', 'rf_required_approvals_facts'
 LANGUAGE C STABLE ROWS 5;
 COMMENT ON FUNCTION retailflow.required_approvals(text, jsonb) IS
@@ -396,39 +398,41 @@ $$;
 -- override rules (sale.order.line) of its lines, when any is active.
 CREATE FUNCTION retailflow.approval_enforce()
 RETURNS trigger
+AS 'MODULE_PATHNAME', 'rf_approval_enforce'
+LANGUAGE C;
+COMMENT ON FUNCTION retailflow.approval_enforce() IS
+  'Enforcement trigger: checks in C that every approval a document needs is granted; the rest goes to approval_enforce_missing()';
+
+-- The slow path of the enforcement trigger, for a document that lacks an
+-- approval (or whose lines have price-override rules): names what is missing,
+-- then blocks (recording the refusal through the worker, since the refusing
+-- transaction rolls back) or logs and creates the pending requests.  The C
+-- trigger calls it as the extension's owner; nobody else may.
+CREATE FUNCTION retailflow.approval_enforce_missing(tdoc text, rec_id integer, write_uid integer, new_state text)
+RETURNS void
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- custom plans were re-planned on every row (half the trigger's cost)
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     mode text := coalesce(current_setting('retailflow.approval_enforcement', true), 'log');
     sch text;
-    tdoc text := TG_ARGV[0];
     has_lines boolean;
     line_ids integer[];
     missing text;
     uid integer;
 BEGIN
-    IF mode = 'off' THEN
-        RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
-    END IF;
-    -- Fast path: nothing matches (C; no active rule for the type costs nothing).
     has_lines := tdoc = 'sale.order' AND retailflow.approval_active_rules('sale.order.line') > 0;
-    IF NOT has_lines AND NOT EXISTS (SELECT 1 FROM retailflow.required_approvals(tdoc, NEW.id)) THEN
-        RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
-    END IF;
     IF has_lines THEN
         sch := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
         EXECUTE format('SELECT array_agg(l.id ORDER BY l.id) FROM %I.sale_order_line l '
                        'WHERE l.order_id = $1 AND l.display_type IS NULL '
                        'AND EXISTS (SELECT 1 FROM retailflow.required_approvals(''sale.order.line'', l.id))', sch)
-            INTO line_ids USING NEW.id;
+            INTO line_ids USING rec_id;
     END IF;
     -- Wait for in-flight decisions on these requests, then read them committed.
     PERFORM 1 FROM retailflow.approval_request r
-     WHERE r.document_type = tdoc AND r.record_id = NEW.id FOR SHARE;
+     WHERE r.document_type = tdoc AND r.record_id = rec_id FOR SHARE;
     IF line_ids IS NOT NULL THEN
         PERFORM 1 FROM retailflow.approval_request r
          WHERE r.document_type = 'sale.order.line' AND r.record_id = ANY (line_ids) FOR SHARE;
@@ -441,7 +445,7 @@ BEGIN
                                         ORDER BY r.id DESC LIMIT 1), 'not requested')),
                       '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
       INTO missing
-      FROM (SELECT tdoc AS doc, NEW.id AS rid, a.* FROM retailflow.required_approvals(tdoc, NEW.id) a
+      FROM (SELECT tdoc AS doc, rec_id AS rid, a.* FROM retailflow.required_approvals(tdoc, rec_id) a
             UNION ALL
             SELECT 'sale.order.line', lid, a.* FROM unnest(line_ids) lid,
                    LATERAL retailflow.required_approvals('sale.order.line', lid) a) m
@@ -449,29 +453,35 @@ BEGIN
                         WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
                           AND r.state = 'approved');
     IF missing IS NULL THEN
-        RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
+        RETURN;
     END IF;
-    uid := retailflow.acting_user(NULL, NEW.write_uid);
+    uid := retailflow.acting_user(NULL, write_uid);
     IF mode = 'block' THEN
-        RAISE LOG 'retailflow: refused % % state change: approvals missing: %', tdoc, NEW.id, missing;
-        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, NEW.id,
+        RAISE LOG 'retailflow: refused % % state change: approvals missing: %', tdoc, rec_id, missing;
+        -- this transaction rolls back: the worker appends the audit row
+        PERFORM retailflow.audit_after_rollback('approval.enforcement_refused', tdoc, rec_id, uid,
+                                                jsonb_build_object('state', new_state, 'missing', missing,
+                                                                   'mode', mode));
+        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, rec_id,
                         CASE tdoc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Missing approvals: %s.', missing),
-                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', tdoc, NEW.id);
+                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', tdoc, rec_id);
     END IF;
     -- log mode: let it through, create the missing requests, record it.
-    PERFORM retailflow.request_approvals(tdoc, NEW.id, uid);
+    PERFORM retailflow.request_approvals(tdoc, rec_id, uid);
     IF line_ids IS NOT NULL THEN
         PERFORM retailflow.request_approvals('sale.order.line', lid, uid) FROM unnest(line_ids) lid;
     END IF;
-    PERFORM retailflow.audit('approval.enforcement_logged', tdoc, NEW.id, NULL,
-                             jsonb_build_object('state', to_jsonb(NEW) -> 'state', 'missing', missing), uid);
-    PERFORM retailflow.emit('approval.enforcement_refused', tdoc, NEW.id,
+    PERFORM retailflow.audit('approval.enforcement_logged', tdoc, rec_id, NULL,
+                             jsonb_build_object('state', new_state, 'missing', missing), uid);
+    PERFORM retailflow.emit('approval.enforcement_refused', tdoc, rec_id,
                             jsonb_build_object('mode', mode, 'missing', missing));
-    RETURN CASE WHEN TG_WHEN = 'BEFORE' THEN NEW END;
 END
 $$;
+REVOKE ALL ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text) FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text) IS
+  'Slow path of the enforcement trigger: names the missing approvals, then blocks or logs (called by approval_enforce() only)';
 
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
   ('sale_order', 'retailflow_approval_enforce', 'approvals enforcement',

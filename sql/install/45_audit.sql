@@ -133,6 +133,17 @@ $$;
 COMMENT ON FUNCTION retailflow.audit(text, text, bigint, jsonb, jsonb, integer) IS
   'Appends one row to the hash-chained audit log; odoo_user_id defaults to the retailflow.odoo_user_id setting';
 
+-- Queues an audit row in shared memory for webhook worker 0 to append: for a
+-- refusal, which is an error and rolls back everything its transaction wrote.
+CREATE FUNCTION retailflow.audit_after_rollback(action text, entity text, entity_id bigint,
+                                                odoo_user_id integer, after jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'rf_audit_after_rollback'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION retailflow.audit_after_rollback(text, text, bigint, integer, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.audit_after_rollback(text, text, bigint, integer, jsonb) IS
+  'Queues an audit row that survives this transaction''s rollback (appended by webhook worker 0); false if it cannot be queued';
+
 -- Recomputes the chain in id order and reports the first broken link.
 CREATE FUNCTION retailflow.verify_audit_log(
     OUT ok boolean, OUT rows_checked bigint, OUT first_broken_id bigint, OUT detail text)
