@@ -446,17 +446,19 @@ BEGIN
         ),
         q AS (
             SELECT pq.product_id, pq.location_id, pq.free_qty, pq.virtual_available
-            FROM retailflow.product_quantities((SELECT array_agg(DISTINCT op.product_id) FROM op), NULL,
-                                               (SELECT array_agg(DISTINCT op.location_id) FROM op), false) pq
+            FROM retailflow.product_quantities_at(coalesce((SELECT array_agg(op.product_id) FROM op), '{}'),
+                                                  coalesce((SELECT array_agg(op.location_id) FROM op), '{}')) pq
         ),
         v AS (
             SELECT op.*, round(coalesce(q.free_qty, 0)::numeric / op.r) * op.r AS free,
                    round(coalesce(q.virtual_available, 0)::numeric / op.r) * op.r AS fc
             FROM op LEFT JOIN q ON q.product_id = op.product_id AND q.location_id = op.location_id
+            OFFSET 0            -- computed once per rule, not again in every use below
         ),
         w AS (
             SELECT v.*, CASE WHEN v.fc < v.mn THEN greatest(v.mn, v.mx) - v.fc ELSE 0 END AS q0
             FROM v WHERE v.free < v.mn OR v.fc < v.mn
+            OFFSET 0
         )
         SELECT w.id, w.name::text, w.product_id, w.ref::text, w.location_id, w.warehouse_id, w.company_id,
                w.free::numeric, w.fc::numeric, w.mn::numeric, w.mx::numeric, w.mult::numeric,
