@@ -1291,12 +1291,17 @@ matrix_compute(MatrixCtx *m, const RfOdoo *o)
 	matrix_scan(m, o->rel[RF_STOCK_MOVE], av.move_index, av.m_product, matrix_move, by_index);
 }
 
-/* Appends the output row of cell (r, t), c = NULL meaning nothing there, rounded to the product's UoM. */
-static void
-matrix_emit(ReturnSetInfo *rsinfo, const MatrixCtx *m, int r, int t, const RfCell *c)
+/* UoM rounding of the product of request r. */
+static inline double
+matrix_rounding(const MatrixCtx *m, int r)
 {
-	const RfProd *p = &av.prods[idmap_get(&av.prodmap, m->req_ids[r])];
-	double		rnd = p->rounding;
+	return av.prods[idmap_get(&av.prodmap, m->req_ids[r])].rounding;
+}
+
+/* Appends the output row of cell (r, t), c = NULL meaning nothing there, rounded to rnd (the product's UoM). */
+static void
+matrix_emit(ReturnSetInfo *rsinfo, const MatrixCtx *m, int r, int t, const RfCell *c, double rnd)
+{
 	Datum		values[9];
 	bool		nulls[9] = {false};
 	double		qty, res, in, out;
@@ -1408,6 +1413,8 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	for (int r = 0; r < m.nreq; r++)
 	{
+		double		rnd = matrix_rounding(&m, r);
+
 		if (m.cellidx && r + 1 < m.nreq)
 		{
 			/* the next row's cells are scattered: start fetching them now */
@@ -1422,7 +1429,7 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 			RfCell	   *c = matrix_lookup(&m, r, t);
 
 			if (c || include_zero)
-				matrix_emit(rsinfo, &m, r, t, c);
+				matrix_emit(rsinfo, &m, r, t, c, rnd);
 		}
 	}
 	MemoryContextDelete(work);
@@ -1500,7 +1507,8 @@ rf_product_quantities_at(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(old);
 	for (int i = 0; i < npairs; i++)
-		matrix_emit(rsinfo, &m, pair_req[i], pair_target[i], matrix_lookup(&m, pair_req[i], pair_target[i]));
+		matrix_emit(rsinfo, &m, pair_req[i], pair_target[i], matrix_lookup(&m, pair_req[i], pair_target[i]),
+					matrix_rounding(&m, pair_req[i]));
 	MemoryContextDelete(work);
 	return (Datum) 0;
 }
