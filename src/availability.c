@@ -5,6 +5,7 @@
  *	    retailflow.warehouse_available_qty()  the same from a warehouse's view location
  *	    retailflow.product_quantities()       product.product._compute_quantities_dict,
  *	                                          for a product x warehouse (or location) matrix
+ *	    retailflow.product_quantities_at()    the same for (product, location) pairs only
  *	  and the per-backend caches they read: locations (parent_path, usage),
  *	  warehouses, products (tracking, storable, UoM rounding) and which index
  *	  of stock_quant / stock_move leads with product_id.
