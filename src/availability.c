@@ -5,6 +5,7 @@
  *	    retailflow.warehouse_available_qty()  the same from a warehouse's view location
  *	    retailflow.product_quantities()       product.product._compute_quantities_dict,
  *	                                          for a product x warehouse (or location) matrix
+ *	    retailflow.product_quantities_at()    the same for (product, location) pairs only
  *	  and the per-backend caches they read: locations (parent_path, usage),
  *	  warehouses, products (tracking, storable, UoM rounding) and which index
  *	  of stock_quant / stock_move leads with product_id.
@@ -50,6 +51,7 @@
 PG_FUNCTION_INFO_V1(rf_available_qty);
 PG_FUNCTION_INFO_V1(rf_warehouse_available_qty);
 PG_FUNCTION_INFO_V1(rf_product_quantities);
+PG_FUNCTION_INFO_V1(rf_product_quantities_at);
 
 /* ---------- cached Odoo master data ---------- */
 
@@ -884,6 +886,8 @@ typedef struct MatrixCtx
 	RfCell	   *cellv;			/* the non-empty cells, in creation order */
 	Size		ncells;
 	Size		maxcells;
+	uint64	   *want;			/* pairs mode, dense: bitmap of the wanted cells */
+	bool		fixed;			/* pairs mode, sparse: only the pre-created cells count */
 	struct PendingAdd *pend;	/* additions batched so cell lookups can be prefetched */
 	int			npend;
 } MatrixCtx;
@@ -900,6 +904,9 @@ typedef struct PendingAdd
 
 /* Largest request x target matrix indexed densely (4 bytes per cell). */
 #define MATRIX_DENSE_MAX ((Size) 64 * 1024 * 1024)
+
+/* Requests up to which quants and moves are read by index, product by product. */
+#define MATRIX_INDEX_MAX_REQ 256
 
 /* Deconstructs a nullable int4[] argument; errors on NULL elements. */
 static int32 *
@@ -928,7 +935,14 @@ int_array_arg(ArrayType *arr, int *n, const char *name)
 	return out;
 }
 
-/* Returns (creating) the accumulator cell for (request, target). */
+/* Position of cell (req, target) in the dense index and the want bitmap. */
+static inline Size
+matrix_pos(const MatrixCtx *m, int req, int target)
+{
+	return (Size) req * m->ntargets + target;
+}
+
+/* Returns (creating unless fixed) the accumulator cell for (request, target); NULL if not wanted. */
 static inline RfCell *
 matrix_cell(MatrixCtx *m, int req, int target)
 {
@@ -937,7 +951,7 @@ matrix_cell(MatrixCtx *m, int req, int target)
 
 	if (m->cellidx)
 	{
-		int32	   *idx = &m->cellidx[(Size) req * m->ntargets + target];
+		int32	   *idx = &m->cellidx[matrix_pos(m, req, target)];
 
 		if (*idx == 0)
 		{
@@ -953,10 +967,25 @@ matrix_cell(MatrixCtx *m, int req, int target)
 		}
 		return &m->cellv[*idx - 1];
 	}
+	if (m->fixed)
+		return rfcell_lookup(m->cells, ((uint64) req << 32) | (uint32) target);
 	c = rfcell_insert(m->cells, ((uint64) req << 32) | (uint32) target, &found);
 	if (!found)
 		c->qty = c->reserved = c->incoming = c->outgoing = 0.0;
 	return c;
+}
+
+/* Returns the accumulated cell (request, target), or NULL when nothing was added to it. */
+static inline RfCell *
+matrix_lookup(MatrixCtx *m, int req, int target)
+{
+	if (m->cellidx)
+	{
+		int32		idx = m->cellidx[matrix_pos(m, req, target)];
+
+		return idx ? &m->cellv[idx - 1] : NULL;
+	}
+	return rfcell_lookup(m->cells, ((uint64) req << 32) | (uint32) target);
 }
 
 /*
@@ -970,10 +999,10 @@ matrix_flush(MatrixCtx *m)
 	if (m->cellidx)
 	{
 		for (int i = 0; i < m->npend; i++)
-			__builtin_prefetch(&m->cellidx[(Size) m->pend[i].req * m->ntargets + m->pend[i].target]);
+			__builtin_prefetch(&m->cellidx[matrix_pos(m, m->pend[i].req, m->pend[i].target)]);
 		for (int i = 0; i < m->npend; i++)
 		{
-			int32		idx = m->cellidx[(Size) m->pend[i].req * m->ntargets + m->pend[i].target];
+			int32		idx = m->cellidx[matrix_pos(m, m->pend[i].req, m->pend[i].target)];
 
 			if (idx)
 				__builtin_prefetch(&m->cellv[idx - 1], 1);
@@ -984,6 +1013,8 @@ matrix_flush(MatrixCtx *m)
 		PendingAdd *a = &m->pend[i];
 		RfCell	   *c = matrix_cell(m, a->req, a->target);
 
+		if (!c)
+			continue;			/* a pair nobody asked for */
 		c->qty += a->qty;
 		c->reserved += a->reserved;
 		c->incoming += a->incoming;
@@ -992,12 +1023,27 @@ matrix_flush(MatrixCtx *m)
 	m->npend = 0;
 }
 
-/* Queues an addition to cell (req, target). */
+/* True unless pairs mode (dense) knows that cell (req, target) is not wanted. */
+static inline bool
+matrix_wanted(const MatrixCtx *m, int req, int target)
+{
+	Size		pos;
+
+	if (!m->want)
+		return true;
+	pos = matrix_pos(m, req, target);
+	return (m->want[pos / 64] & ((uint64) 1 << (pos % 64))) != 0;
+}
+
+/* Queues an addition to cell (req, target), unless the cell is not wanted. */
 static inline void
 matrix_add(MatrixCtx *m, int req, int target, double qty, double reserved, double incoming, double outgoing)
 {
-	PendingAdd *a = &m->pend[m->npend++];
+	PendingAdd *a;
 
+	if (!matrix_wanted(m, req, target))
+		return;
+	a = &m->pend[m->npend++];
 	a->req = req;
 	a->target = target;
 	a->qty = qty;
@@ -1008,19 +1054,25 @@ matrix_add(MatrixCtx *m, int req, int target, double qty, double reserved, doubl
 		matrix_flush(m);
 }
 
-/* Adds one quant tuple to the matrix. */
+/* Adds one quant tuple (deformed up to product and location) to the matrix. */
 static inline void
 matrix_quant(MatrixCtx *m, TupleTableSlot *slot)
 {
 	int			ppos = idmap_get(&av.prodmap, RfSlotInt(slot, av.q_product));
-	int			req, lpos;
+	int			req, lpos, k;
 	double		qty, res;
 
 	if (ppos < 0 || (req = m->req_of_prod[ppos]) < 0)
 		return;
 	lpos = idmap_get(&av.locmap, RfSlotInt(slot, av.q_location));
-	if (lpos < 0 || m->loc_first[lpos] == m->loc_first[lpos + 1])
+	if (lpos < 0)
 		return;
+	for (k = m->loc_first[lpos]; k < m->loc_first[lpos + 1]; k++)
+		if (matrix_wanted(m, req, m->loc_targets[k]))
+			break;
+	if (k == m->loc_first[lpos + 1])
+		return;					/* in no target, or in no wanted cell */
+	slot_getsomeattrs(slot, av.q_max);
 	qty = RfSlotNum(slot, av.q_quantity);
 	res = RfSlotNum(slot, av.q_reserved);
 	for (int k = m->loc_first[lpos]; k < m->loc_first[lpos + 1]; k++)
@@ -1040,7 +1092,7 @@ loc_in_target(MatrixCtx *m, int lpos, int t)
 	return false;
 }
 
-/* Adds one stock_move tuple to the matrix (incoming/outgoing per target). */
+/* Adds one stock_move tuple (deformed up to product) to the matrix (incoming/outgoing per target). */
 static inline void
 matrix_move(MatrixCtx *m, TupleTableSlot *slot)
 {
@@ -1051,6 +1103,7 @@ matrix_move(MatrixCtx *m, TupleTableSlot *slot)
 
 	if (ppos < 0 || (req = m->req_of_prod[ppos]) < 0)
 		return;
+	slot_getsomeattrs(slot, av.m_max);
 	if (slot->tts_isnull[av.m_state - 1] || !RfMoveStateTodo(slot->tts_values[av.m_state - 1]))
 		return;
 	src = idmap_get(&av.locmap, RfSlotInt(slot, av.m_location));
@@ -1077,9 +1130,9 @@ matrix_move(MatrixCtx *m, TupleTableSlot *slot)
 		}
 }
 
-/* Feeds every visible row of relid (or only those of the requested products) to fn. */
+/* Feeds every visible row of relid (or only those of the requested products), deformed up to keyatt, to fn. */
 static void
-matrix_scan(MatrixCtx *m, Oid relid, Oid indexoid, AttrNumber maxatt,
+matrix_scan(MatrixCtx *m, Oid relid, Oid indexoid, AttrNumber keyatt,
 			void (*fn) (MatrixCtx *, TupleTableSlot *), bool by_index)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
@@ -1099,7 +1152,7 @@ matrix_scan(MatrixCtx *m, Oid relid, Oid indexoid, AttrNumber maxatt,
 			index_rescan(scan, &key, 1, NULL, 0);
 			while (index_getnext_slot(scan, ForwardScanDirection, slot))
 			{
-				slot_getsomeattrs(slot, maxatt);
+				slot_getsomeattrs(slot, keyatt);
 				fn(m, slot);
 			}
 			CHECK_FOR_INTERRUPTS();
@@ -1113,7 +1166,7 @@ matrix_scan(MatrixCtx *m, Oid relid, Oid indexoid, AttrNumber maxatt,
 
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			slot_getsomeattrs(slot, maxatt);
+			slot_getsomeattrs(slot, keyatt);
 			fn(m, slot);
 			if ((++n & 0xFFFF) == 0)
 				CHECK_FOR_INTERRUPTS();
@@ -1125,13 +1178,150 @@ matrix_scan(MatrixCtx *m, Oid relid, Oid indexoid, AttrNumber maxatt,
 	table_close(rel, AccessShareLock);
 }
 
-/* Adds target root (with its warehouse id) to the matrix. */
+/* Prepares an empty matrix for up to maxreq requests and maxtargets targets. */
 static void
+matrix_init(MatrixCtx *m, int maxreq, int maxtargets)
+{
+	memset(m, 0, sizeof(*m));
+	m->req_of_prod = palloc(sizeof(int) * Max(av.nprods, 1));
+	for (int i = 0; i < av.nprods; i++)
+		m->req_of_prod[i] = -1;
+	m->req_ids = palloc(sizeof(int32) * Max(maxreq, 1));
+	m->targets = palloc(sizeof(RfLoc *) * Max(maxtargets, 1));
+	m->target_wh = palloc(sizeof(int32) * Max(maxtargets, 1));
+	m->pend = palloc(sizeof(PendingAdd) * MATRIX_BATCH);
+}
+
+/* Adds a product to the requests (checked; duplicates collapse) and returns its request index. */
+static int
+matrix_add_request(MatrixCtx *m, int32 product_id)
+{
+	int			ppos;
+
+	lookup_product(product_id);
+	ppos = idmap_get(&av.prodmap, product_id);
+	if (m->req_of_prod[ppos] < 0)
+	{
+		m->req_of_prod[ppos] = m->nreq;
+		m->req_ids[m->nreq++] = product_id;
+	}
+	return m->req_of_prod[ppos];
+}
+
+/* Adds target root (with its warehouse id) to the matrix and returns its index. */
+static int
 matrix_add_target(MatrixCtx *m, const RfLoc *root, int32 warehouse_id)
 {
 	m->targets[m->ntargets] = root;
 	m->target_wh[m->ntargets] = warehouse_id;
-	m->ntargets++;
+	return m->ntargets++;
+}
+
+/* Builds the CSR map cached location -> targets whose subtree contains it, and the cell storage. */
+static void
+matrix_prepare(MatrixCtx *m, MemoryContext work)
+{
+	int			total = 0;
+	Size		ncells = (Size) m->nreq * m->ntargets;
+
+	m->loc_first = palloc0(sizeof(int) * (av.nlocs + 1));
+	for (int l = 0; l < av.nlocs; l++)
+		for (int t = 0; t < m->ntargets; t++)
+			if (loc_in_subtree(&av.locs[l], m->targets[t]))
+				total++;
+	m->loc_targets = palloc(sizeof(int) * Max(total, 1));
+	total = 0;
+	for (int l = 0; l < av.nlocs; l++)
+	{
+		m->loc_first[l] = total;
+		for (int t = 0; t < m->ntargets; t++)
+			if (loc_in_subtree(&av.locs[l], m->targets[t]))
+				m->loc_targets[total++] = t;
+	}
+	m->loc_first[av.nlocs] = total;
+
+	if (ncells <= MATRIX_DENSE_MAX)
+	{
+		/* dense index, compact cells: no hashing, sequential output */
+		m->cellidx = MemoryContextAllocHuge(work, sizeof(int32) * Max(ncells, 1));
+		memset(m->cellidx, 0, sizeof(int32) * Max(ncells, 1));
+		m->maxcells = 1024;
+		m->cellv = MemoryContextAllocHuge(work, sizeof(RfCell) * m->maxcells);
+	}
+	else
+		m->cells = rfcell_create(work, 1024, NULL);
+}
+
+/* Marks cell (req, target) as wanted (pairs mode); returns false if it already was. */
+static bool
+matrix_want(MatrixCtx *m, int req, int target)
+{
+	if (m->cellidx)
+	{
+		Size		pos = matrix_pos(m, req, target);
+		uint64		bit = (uint64) 1 << (pos % 64);
+
+		if (!m->want)
+			m->want = palloc0(sizeof(uint64) * (((Size) m->nreq * m->ntargets + 63) / 64));
+		if (m->want[pos / 64] & bit)
+			return false;
+		m->want[pos / 64] |= bit;
+		return true;
+	}
+	else
+	{
+		bool		found;
+		RfCell	   *c = rfcell_insert(m->cells, ((uint64) req << 32) | (uint32) target, &found);
+
+		m->fixed = true;
+		if (!found)
+			c->qty = c->reserved = c->incoming = c->outgoing = 0.0;
+		return !found;
+	}
+}
+
+/* Reads the quants and open moves of the requested products into the cells. */
+static void
+matrix_compute(MatrixCtx *m, const RfOdoo *o)
+{
+	bool		by_index = m->nreq <= MATRIX_INDEX_MAX_REQ;
+
+	if (m->nreq == 0 || m->ntargets == 0)
+		return;
+	matrix_scan(m, o->rel[RF_STOCK_QUANT], av.quant_index, Max(av.q_product, av.q_location), matrix_quant, by_index);
+	matrix_scan(m, o->rel[RF_STOCK_MOVE], av.move_index, av.m_product, matrix_move, by_index);
+}
+
+/* UoM rounding of the product of request r. */
+static inline double
+matrix_rounding(const MatrixCtx *m, int r)
+{
+	return av.prods[idmap_get(&av.prodmap, m->req_ids[r])].rounding;
+}
+
+/* Appends the output row of cell (r, t), c = NULL meaning nothing there, rounded to rnd (the product's UoM). */
+static void
+matrix_emit(ReturnSetInfo *rsinfo, const MatrixCtx *m, int r, int t, const RfCell *c, double rnd)
+{
+	Datum		values[9];
+	bool		nulls[9] = {false};
+	double		qty, res, in, out;
+
+	qty = c ? c->qty : 0.0;
+	res = c ? c->reserved : 0.0;
+	in = c ? RfFloatRound(c->incoming, rnd) : 0.0;
+	out = c ? RfFloatRound(c->outgoing, rnd) : 0.0;
+	values[0] = Int32GetDatum(m->req_ids[r]);
+	values[1] = Int32GetDatum(m->target_wh[t]);
+	nulls[1] = m->target_wh[t] == 0;
+	values[2] = Int32GetDatum(m->targets[t]->id);
+	values[3] = Float8GetDatum(RfFloatRound(qty, rnd));
+	values[4] = Float8GetDatum(RfFloatRound(res, rnd));
+	values[5] = Float8GetDatum(RfFloatRound(qty - res, rnd));
+	values[6] = Float8GetDatum(in);
+	values[7] = Float8GetDatum(out);
+	values[8] = Float8GetDatum(RfFloatRound(qty + in - out, rnd));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
 /*
@@ -1147,9 +1337,10 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 	bool		include_zero = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
 	MatrixCtx	m;
 	const RfOdoo *o;
-	int			nargs_list;
-	int32	   *list;
-	int			total;
+	int			nprod_list = 0;
+	int32	   *prod_list = NULL;
+	int			ntarget_list;
+	int32	   *target_list = NULL;
 	MemoryContext work;
 	MemoryContext old;
 
@@ -1166,15 +1357,19 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "retailflow product_quantities", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	memset(&m, 0, sizeof(m));
+
+	if (!PG_ARGISNULL(0))
+		prod_list = int_array_arg(PG_GETARG_ARRAYTYPE_P(0), &nprod_list, "product_ids");
+	ntarget_list = av.nwhs;
+	if (!PG_ARGISNULL(2))
+		target_list = int_array_arg(PG_GETARG_ARRAYTYPE_P(2), &ntarget_list, "location_ids");
+	else if (!PG_ARGISNULL(1))
+		target_list = int_array_arg(PG_GETARG_ARRAYTYPE_P(1), &ntarget_list, "warehouse_ids");
+	matrix_init(&m, PG_ARGISNULL(0) ? av.nprods : nprod_list, ntarget_list);
 
 	/* products */
-	m.req_of_prod = palloc(sizeof(int) * Max(av.nprods, 1));
-	for (int i = 0; i < av.nprods; i++)
-		m.req_of_prod[i] = -1;
 	if (PG_ARGISNULL(0))
 	{
-		m.req_ids = palloc(sizeof(int32) * Max(av.nprods, 1));
 		for (int i = 0; i < av.nprods; i++)
 			if (av.prods[i].kind == 'S' && av.prods[i].active)
 			{
@@ -1183,49 +1378,26 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 			}
 	}
 	else
-	{
-		list = int_array_arg(PG_GETARG_ARRAYTYPE_P(0), &nargs_list, "product_ids");
-		m.req_ids = palloc(sizeof(int32) * Max(nargs_list, 1));
-		for (int i = 0; i < nargs_list; i++)
-		{
-			int			ppos;
-
-			lookup_product(list[i]);
-			ppos = idmap_get(&av.prodmap, list[i]);
-			if (m.req_of_prod[ppos] >= 0)
-				continue;		/* duplicate */
-			m.req_of_prod[ppos] = m.nreq;
-			m.req_ids[m.nreq++] = list[i];
-		}
-	}
+		for (int i = 0; i < nprod_list; i++)
+			matrix_add_request(&m, prod_list[i]);
 
 	/* targets */
 	if (!PG_ARGISNULL(2))
 	{
-		list = int_array_arg(PG_GETARG_ARRAYTYPE_P(2), &nargs_list, "location_ids");
-		m.targets = palloc(sizeof(RfLoc *) * Max(nargs_list, 1));
-		m.target_wh = palloc(sizeof(int32) * Max(nargs_list, 1));
-		for (int i = 0; i < nargs_list; i++)
+		for (int i = 0; i < ntarget_list; i++)
 		{
-			const RfLoc *l = lookup_location(list[i]);
+			const RfLoc *l = lookup_location(target_list[i]);
 
 			matrix_add_target(&m, l, l->warehouse_id);
 		}
 	}
 	else
 	{
-		int			n = av.nwhs;
-
-		list = NULL;
-		if (!PG_ARGISNULL(1))
-			list = int_array_arg(PG_GETARG_ARRAYTYPE_P(1), &n, "warehouse_ids");
-		m.targets = palloc(sizeof(RfLoc *) * Max(n, 1));
-		m.target_wh = palloc(sizeof(int32) * Max(n, 1));
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < ntarget_list; i++)
 		{
-			const RfWh *w = list ? lookup_warehouse(list[i]) : &av.whs[i];
+			const RfWh *w = target_list ? lookup_warehouse(target_list[i]) : &av.whs[i];
 
-			if (!list && !w->active)
+			if (!target_list && !w->active)
 				continue;
 			if (idmap_get(&av.locmap, w->view_location_id) < 0)
 				ereport(ERROR,
@@ -1236,53 +1408,18 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* CSR map: cached location -> targets whose subtree contains it */
-	m.loc_first = palloc0(sizeof(int) * (av.nlocs + 1));
-	total = 0;
-	for (int l = 0; l < av.nlocs; l++)
-		for (int t = 0; t < m.ntargets; t++)
-			if (loc_in_subtree(&av.locs[l], m.targets[t]))
-				total++;
-	m.loc_targets = palloc(sizeof(int) * Max(total, 1));
-	total = 0;
-	for (int l = 0; l < av.nlocs; l++)
-	{
-		m.loc_first[l] = total;
-		for (int t = 0; t < m.ntargets; t++)
-			if (loc_in_subtree(&av.locs[l], m.targets[t]))
-				m.loc_targets[total++] = t;
-	}
-	m.loc_first[av.nlocs] = total;
-
-	m.pend = palloc(sizeof(PendingAdd) * MATRIX_BATCH);
-	if ((Size) m.nreq * m.ntargets <= MATRIX_DENSE_MAX)
-	{
-		/* dense index, compact cells: no hashing, sequential output */
-		m.cellidx = MemoryContextAllocHuge(work, sizeof(int32) * Max((Size) m.nreq * m.ntargets, 1));
-		memset(m.cellidx, 0, sizeof(int32) * Max((Size) m.nreq * m.ntargets, 1));
-		m.maxcells = 1024;
-		m.cellv = MemoryContextAllocHuge(work, sizeof(RfCell) * m.maxcells);
-	}
-	else
-		m.cells = rfcell_create(work, 1024, NULL);
-	if (m.nreq > 0 && m.ntargets > 0)
-	{
-		bool		by_index = m.nreq <= 256;
-
-		matrix_scan(&m, o->rel[RF_STOCK_QUANT], av.quant_index, av.q_max, matrix_quant, by_index);
-		matrix_scan(&m, o->rel[RF_STOCK_MOVE], av.move_index, av.m_max, matrix_move, by_index);
-	}
+	matrix_prepare(&m, work);
+	matrix_compute(&m, o);
 
 	MemoryContextSwitchTo(old);
 	for (int r = 0; r < m.nreq; r++)
 	{
-		const RfProd *p = &av.prods[idmap_get(&av.prodmap, m.req_ids[r])];
-		double		rnd = p->rounding;
+		double		rnd = matrix_rounding(&m, r);
 
 		if (m.cellidx && r + 1 < m.nreq)
 		{
 			/* the next row's cells are scattered: start fetching them now */
-			const int32 *next = &m.cellidx[(Size) (r + 1) * m.ntargets];
+			const int32 *next = &m.cellidx[matrix_pos(&m, r + 1, 0)];
 
 			for (int t = 0; t < m.ntargets; t++)
 				if (next[t])
@@ -1290,38 +1427,89 @@ rf_product_quantities(PG_FUNCTION_ARGS)
 		}
 		for (int t = 0; t < m.ntargets; t++)
 		{
-			RfCell	   *c;
-			Datum		values[9];
-			bool		nulls[9] = {false};
-			double		qty, res, in, out;
+			RfCell	   *c = matrix_lookup(&m, r, t);
 
-			if (m.cellidx)
-			{
-				int32		idx = m.cellidx[(Size) r * m.ntargets + t];
-
-				c = idx ? &m.cellv[idx - 1] : NULL;
-			}
-			else
-				c = rfcell_lookup(m.cells, ((uint64) r << 32) | (uint32) t);
-			if (!c && !include_zero)
-				continue;
-			qty = c ? c->qty : 0.0;
-			res = c ? c->reserved : 0.0;
-			in = c ? RfFloatRound(c->incoming, rnd) : 0.0;
-			out = c ? RfFloatRound(c->outgoing, rnd) : 0.0;
-			values[0] = Int32GetDatum(m.req_ids[r]);
-			values[1] = Int32GetDatum(m.target_wh[t]);
-			nulls[1] = m.target_wh[t] == 0;
-			values[2] = Int32GetDatum(m.targets[t]->id);
-			values[3] = Float8GetDatum(RfFloatRound(qty, rnd));
-			values[4] = Float8GetDatum(RfFloatRound(res, rnd));
-			values[5] = Float8GetDatum(RfFloatRound(qty - res, rnd));
-			values[6] = Float8GetDatum(in);
-			values[7] = Float8GetDatum(out);
-			values[8] = Float8GetDatum(RfFloatRound(qty + in - out, rnd));
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			if (c || include_zero)
+				matrix_emit(rsinfo, &m, r, t, c, rnd);
 		}
 	}
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/*
+ * SQL: retailflow.product_quantities_at(product_ids int[], location_ids int[]):
+ * product_quantities() for the element-wise (product, location subtree) pairs
+ * only, one row per distinct pair in the order of first appearance.
+ */
+Datum
+rf_product_quantities_at(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MatrixCtx	m;
+	const RfOdoo *o;
+	int			nprod, nloc, npairs = 0;
+	int32	   *prod_list, *loc_list;
+	int		   *pair_req, *pair_target, *target_of_loc;
+	MemoryContext work;
+	MemoryContext old;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("product_ids and location_ids must not be null"),
+				 errdetail("product_quantities_at() needs one location for each product."),
+				 errhint("Use product_quantities() for every product or warehouse.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	o = av_ensure(RF_MASK(RF_STOCK_WAREHOUSE) | RF_MASK(RF_STOCK_MOVE),
+				  (1 << PART_LOC) | (1 << PART_WH) | (1 << PART_PROD) | (1 << PART_RELS));
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "retailflow product_quantities_at", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	prod_list = int_array_arg(PG_GETARG_ARRAYTYPE_P(0), &nprod, "product_ids");
+	loc_list = int_array_arg(PG_GETARG_ARRAYTYPE_P(1), &nloc, "location_ids");
+	if (nprod != nloc)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("product_ids and location_ids must have the same length"),
+				 errdetail("Got %d product ids and %d location ids.", nprod, nloc),
+				 errhint("Element i of location_ids is the location of element i of product_ids.")));
+	matrix_init(&m, nprod, nloc);
+
+	/* requests = distinct products, targets = distinct locations */
+	pair_req = palloc(sizeof(int) * Max(nprod, 1));
+	pair_target = palloc(sizeof(int) * Max(nprod, 1));
+	target_of_loc = palloc(sizeof(int) * Max(av.nlocs, 1));
+	for (int l = 0; l < av.nlocs; l++)
+		target_of_loc[l] = -1;
+	for (int i = 0; i < nprod; i++)
+	{
+		const RfLoc *l;
+		int			lpos;
+
+		pair_req[i] = matrix_add_request(&m, prod_list[i]);
+		l = lookup_location(loc_list[i]);
+		lpos = l - av.locs;
+		if (target_of_loc[lpos] < 0)
+			target_of_loc[lpos] = matrix_add_target(&m, l, l->warehouse_id);
+		pair_target[i] = target_of_loc[lpos];
+	}
+
+	matrix_prepare(&m, work);
+	for (int i = 0; i < nprod; i++)
+		if (matrix_want(&m, pair_req[i], pair_target[i]))
+		{
+			pair_req[npairs] = pair_req[i];
+			pair_target[npairs++] = pair_target[i];
+		}
+	matrix_compute(&m, o);
+
+	MemoryContextSwitchTo(old);
+	for (int i = 0; i < npairs; i++)
+		matrix_emit(rsinfo, &m, pair_req[i], pair_target[i], matrix_lookup(&m, pair_req[i], pair_target[i]),
+					matrix_rounding(&m, pair_req[i]));
 	MemoryContextDelete(work);
 	return (Datum) 0;
 }

@@ -49,6 +49,25 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION retailflow.product_quantities(integer[], integer[], integer[], boolean) IS
   'Odoo product quantities (qty_available, free_qty, incoming, outgoing, virtual) per product and warehouse or location subtree; NULL products = all active storable products, NULL warehouses = all active warehouses';
 
+-- product_quantities() for element-wise (product, location) pairs only.
+CREATE FUNCTION retailflow.product_quantities_at(
+    product_ids  integer[],
+    location_ids integer[],
+    OUT product_id integer,
+    OUT warehouse_id integer,
+    OUT location_id integer,
+    OUT qty_available double precision,
+    OUT reserved double precision,
+    OUT free_qty double precision,
+    OUT incoming_qty double precision,
+    OUT outgoing_qty double precision,
+    OUT virtual_available double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rf_product_quantities_at'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION retailflow.product_quantities_at(integer[], integer[]) IS
+  'product_quantities() for the pairs (product_ids[i], location_ids[i]) only: one row per distinct pair (zeros included), in order of first appearance, each at the location''s subtree';
+
 -- Which warehouses can serve a basket (product, quantity) from free stock.
 CREATE FUNCTION retailflow.fulfilment_options(
     product_ids   integer[],
