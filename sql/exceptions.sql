@@ -278,6 +278,12 @@ FROM retailflow.outbox WHERE event_type = 'exception.opened';
 SELECT count(*) > 0 AS scored, max(score) <= 100 AS bounded
 FROM sale_order so, retailflow.order_risk(so.id);
 
+-- the checks' change test: binary-image equality (equal but differently written numbers count as changed)
+SELECT retailflow.jsonb_identical('{"a": 1}', '{"a": 1}') AS same,
+       retailflow.jsonb_identical('{"b": 2, "a": 1}', '{"a": 1, "b": 2}') AS same_keys_reordered,
+       retailflow.jsonb_identical('{"a": 1.0}', '{"a": 1}') AS scale_differs,
+       retailflow.jsonb_identical('{"a": 1}', '{"a": 2}') AS differs,
+       retailflow.jsonb_identical(NULL, '{}') AS null_in;
 \c rf_regression
 DROP DATABASE rf_t_exceptions;
 DROP DATABASE rf_t_exceptions_empty;

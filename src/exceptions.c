@@ -4,17 +4,23 @@
  *	  checks (their intervals, the thresholds of the built-in kinds and the
  *	  clock override used by deterministic tests).  The checks themselves are
  *	  SQL (sql/install/60_exceptions.sql); they read these settings with
- *	  current_setting().
+ *	  current_setting().  Also retailflow.jsonb_identical(), the cheap change
+ *	  test the checks use to compare an exception's stored data with the
+ *	  current one.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "retailflow.h"
+
+PG_FUNCTION_INFO_V1(rf_jsonb_identical);
 
 static char *rf_now_override = NULL;
 static char *rf_check_interval = NULL;
@@ -118,4 +124,21 @@ ExceptionsInit(void)
 							   "Time after a return's receipt within which its refund must be posted.",
 							   NULL, &rf_return_stall, "7 days", PGC_SUSET, 0,
 							   rf_check_interval_guc, NULL, NULL);
+}
+
+/*
+ * retailflow.jsonb_identical(a, b): true if both jsonb values have the same
+ * binary image.  jsonb keeps its keys sorted and deduplicated, so values
+ * built the same way from the same data compare identical; a false answer
+ * can also mean "equal but written differently" (1.0 and 1.00), which for
+ * the exception checks only costs a harmless rewrite of the stored value.
+ * A memcmp instead of jsonb's structural comparison.
+ */
+Datum
+rf_jsonb_identical(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *a = PG_GETARG_JSONB_P(0);
+	Jsonb	   *b = PG_GETARG_JSONB_P(1);
+
+	PG_RETURN_BOOL(VARSIZE(a) == VARSIZE(b) && memcmp(a, b, VARSIZE(a)) == 0);
 }
