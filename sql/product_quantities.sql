@@ -37,6 +37,17 @@ SELECT * FROM retailflow.product_quantities(ARRAY[:p, :p], ARRAY[:wh3]);
 -- a location subtree (strictness is not offered: the subtree always counts)
 SELECT location_id = :s1 AS "WH1/Stock", warehouse_id = :wh1 AS wh, qty_available, incoming_qty, outgoing_qty
 FROM retailflow.product_quantities(ARRAY[:p], location_ids => ARRAY[:s1, :bin1]) ORDER BY location_id;
+-- a location outside every warehouse (customers): warehouse_id is NULL, and
+-- its incoming quantity is what open moves bring there from outside it
+SELECT min(id) AS cust FROM stock_location WHERE usage = 'customer' \gset
+SELECT count(*) > 0 AS has_rows, bool_and(warehouse_id IS NULL) AS no_warehouse,
+       sum(incoming_qty) > 0 AS has_incoming,
+       round(sum(incoming_qty)::numeric, 2) =
+       (SELECT round(sum(m.product_qty), 2) FROM stock_move m
+        JOIN product_product pp ON pp.id = m.product_id JOIN product_template pt ON pt.id = pp.product_tmpl_id
+        WHERE m.location_dest_id = :cust AND m.location_id <> :cust AND pt.type = 'product' AND pp.active
+          AND m.state IN ('waiting', 'confirmed', 'assigned', 'partially_available')) AS incoming_matches
+FROM retailflow.product_quantities(NULL, NULL, ARRAY[:cust]);
 -- include_zero => false leaves out cells with nothing at all
 SELECT count(*) AS dense FROM retailflow.product_quantities(ARRAY[:p, :q, :c]);
 SELECT count(*) AS sparse FROM retailflow.product_quantities(ARRAY[:p, :q, :c], include_zero => false);
