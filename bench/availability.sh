@@ -4,7 +4,8 @@
 # 1,000,000 quants, 200,000 open moves):
 #   1. single lookups with pgbench -M simple (Odoo's driver sends plain
 #      queries): the round-trip floor (SELECT 1), retailflow.available_qty()
-#      for a random product and warehouse, and the SQL Odoo issues for it;
+#      for a random product and warehouse, the SQL Odoo issues for it, and as
+#      a reference the least SQL that reads the same quants (by product_id);
 #   2. the whole product x warehouse matrix: product_quantities() against the
 #      best plain SQL with the same semantics, dense and sparse;
 #   3. the backend's peak private memory (RssAnon) during the matrix.
@@ -68,6 +69,8 @@ pre() { printf '\\set i random(1, %s)\nSELECT p, l, path FROM bench_pick WHERE i
 { pre; echo "SELECT 1;"; } > "$RUN/pgb/floor.sql"
 { pre; echo "SELECT retailflow.available_qty(:p, :l);"; } > "$RUN/pgb/retailflow.sql"
 { pre; echo "SELECT sum(quantity) - sum(reserved_quantity) FROM stock_quant WHERE product_id = :p AND location_id IN (SELECT id FROM stock_location WHERE parent_path LIKE :path);"; } > "$RUN/pgb/odoo.sql"
+# reference: the least SQL that reads the same quants (the product's, by its index, no location test)
+{ pre; echo "SELECT sum(quantity) - sum(reserved_quantity) FROM stock_quant WHERE product_id = :p;"; } > "$RUN/pgb/quants.sql"
 [ "$(id -u)" = 0 ] && chown -R postgres "$RUN/pgb"
 
 # run NAME CLIENTS: prints "tps last_statement_latency_ms"
@@ -79,10 +82,10 @@ run() {
   lat=$(echo "$out" | grep -E '^\s+[0-9.]+\s+[0-9]+\s+SELECT' | tail -1 | awk '{print $1}')
   echo "$tps $lat"
 }
-for f in floor retailflow odoo; do run "$f" 1 >/dev/null; done   # warm caches
+for f in floor retailflow odoo quants; do run "$f" 1 >/dev/null; done   # warm caches
 declare -A TPS LAT
 for c in 1 $CLIENTS; do
-  for f in floor retailflow odoo; do
+  for f in floor retailflow odoo quants; do
     read -r t l < <(run "$f" "$c"); TPS[$f$c]=$t; LAT[$f$c]=$l
   done
 done
@@ -90,7 +93,7 @@ done
 echo
 echo "== single lookups, pgbench -M simple, ${SECS}s each, script = pick a random pair (\\gset) + the statement"
 printf '%-36s %10s %10s %16s %16s\n' statement "tps c=1" "tps c=$CLIENTS" "stmt ms (c=1)" "stmt ms (c=$CLIENTS)"
-for f in floor retailflow odoo; do
+for f in floor retailflow odoo quants; do
   printf '%-36s %10.0f %10.0f %16.4f %16.4f\n' "$f" "${TPS[${f}1]}" "${TPS[$f$CLIENTS]}" "${LAT[${f}1]}" "${LAT[$f$CLIENTS]}"
 done
 awk -v ft="${TPS[floor1]}" -v rt="${TPS[retailflow1]}" -v ot="${TPS[odoo1]}" \
@@ -98,6 +101,8 @@ awk -v ft="${TPS[floor1]}" -v rt="${TPS[retailflow1]}" -v ot="${TPS[odoo1]}" \
     -v ft2="${TPS[floor$CLIENTS]}" -v rt2="${TPS[retailflow$CLIENTS]}" -v ot2="${TPS[odoo$CLIENTS]}" 'BEGIN {
   printf "retailflow vs floor: script tps %.1f%% (c=1), %.1f%% (c=%d); statement throughput (1/latency) %.1f%%\n", 100*rt/ft, 100*rt2/ft2, '"$CLIENTS"', 100*fl/rl;
   printf "retailflow vs Odoo SQL: script tps %.2fx (c=1), %.2fx (c=%d); statement latency %.2fx\n", rt/ot, rt2/ot2, '"$CLIENTS"', ol/rl }'
+awk -v ft="${TPS[floor1]}" -v qt="${TPS[quants1]}" -v ft2="${TPS[floor$CLIENTS]}" -v qt2="${TPS[quants$CLIENTS]}" 'BEGIN {
+  printf "reference, the product'"'"'s quants summed by product_id alone, vs floor: script tps %.1f%% (c=1), %.1f%% (c=%d)\n", 100*qt/ft, 100*qt2/ft2, '"$CLIENTS"' }'
 
 # Matrix: best of 3 runs each, timed inside the server.
 MATRIX_SQL_DENSE="WITH wh AS (SELECT w.id AS wid, l.parent_path AS pp FROM stock_warehouse w JOIN stock_location l ON l.id = w.view_location_id WHERE w.active),
