@@ -703,6 +703,27 @@ run_retention(void)
 }
 
 /*
+ * After a job's error was caught: rolls its transaction back, goes back to
+ * the loop's context and logs what failed as a WARNING (the worker goes on).
+ */
+static void
+job_failed(MemoryContext cxt, const char *what_failed, const char *detail)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	if (loop_cxt)
+		MemoryContextSwitchTo(loop_cxt);
+	ereport(WARNING,
+			(errmsg("retailflow: %s: %s", what_failed, edata->message),
+			 errdetail("%s", detail)));
+	FreeErrorData(edata);
+}
+
+/*
  * Runs one scheduled SQL job in its own transaction.  A failing job is logged
  * and rolled back; it must not take the delivery worker down with it.
  */
@@ -710,6 +731,8 @@ static void
 run_scheduled(const char *what, const char *sql)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	/* formed before the job: the catch block must not allocate in a context the abort frees */
+	char	   *failed = psprintf("scheduled job \"%s\" failed", what);
 
 	begin_tx(what);
 	PG_TRY();
@@ -720,18 +743,7 @@ run_scheduled(const char *what, const char *sql)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		if (loop_cxt)
-			MemoryContextSwitchTo(loop_cxt);
-		ereport(WARNING,
-				(errmsg("retailflow: scheduled job \"%s\" failed: %s", what, edata->message),
-				 errdetail("The job runs again at the next scheduler tick.")));
-		FreeErrorData(edata);
+		job_failed(cxt, failed, "The job runs again at the next scheduler tick.");
 	}
 	PG_END_TRY();
 }
@@ -760,18 +772,8 @@ run_audit_queue(void)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		if (loop_cxt)
-			MemoryContextSwitchTo(loop_cxt);
-		ereport(WARNING,
-				(errmsg("retailflow: could not append the queued audit rows: %s", edata->message),
-				 errdetail("They stay queued and are tried again shortly.")));
-		FreeErrorData(edata);
+		job_failed(cxt, "could not append the queued audit rows",
+				   "They stay queued and are tried again shortly.");
 	}
 	PG_END_TRY();
 }

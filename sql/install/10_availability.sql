@@ -29,21 +29,27 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION retailflow.warehouse_available_qty(integer, integer, integer, integer, integer, boolean) IS
   'available_qty() over a whole warehouse (its view location and every child location)';
 
+-- The row of both quantity functions (a named type: the parser takes it from
+-- the type cache instead of rebuilding it from pg_proc on every call).
+CREATE TYPE retailflow.product_quantity AS (
+    product_id        integer,
+    warehouse_id      integer,
+    location_id       integer,
+    qty_available     double precision,
+    reserved          double precision,
+    free_qty          double precision,
+    incoming_qty      double precision,
+    outgoing_qty      double precision,
+    virtual_available double precision);
+COMMENT ON TYPE retailflow.product_quantity IS
+  'Odoo quantities of one product at one warehouse or location subtree (product_quantities, product_quantities_at)';
+
 CREATE FUNCTION retailflow.product_quantities(
     product_ids   integer[] DEFAULT NULL,
     warehouse_ids integer[] DEFAULT NULL,
     location_ids  integer[] DEFAULT NULL,
-    include_zero  boolean DEFAULT true,
-    OUT product_id integer,
-    OUT warehouse_id integer,
-    OUT location_id integer,
-    OUT qty_available double precision,
-    OUT reserved double precision,
-    OUT free_qty double precision,
-    OUT incoming_qty double precision,
-    OUT outgoing_qty double precision,
-    OUT virtual_available double precision)
-RETURNS SETOF record
+    include_zero  boolean DEFAULT true)
+RETURNS SETOF retailflow.product_quantity
 AS 'MODULE_PATHNAME', 'rf_product_quantities'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION retailflow.product_quantities(integer[], integer[], integer[], boolean) IS
@@ -52,17 +58,8 @@ COMMENT ON FUNCTION retailflow.product_quantities(integer[], integer[], integer[
 -- product_quantities() for element-wise (product, location) pairs only.
 CREATE FUNCTION retailflow.product_quantities_at(
     product_ids  integer[],
-    location_ids integer[],
-    OUT product_id integer,
-    OUT warehouse_id integer,
-    OUT location_id integer,
-    OUT qty_available double precision,
-    OUT reserved double precision,
-    OUT free_qty double precision,
-    OUT incoming_qty double precision,
-    OUT outgoing_qty double precision,
-    OUT virtual_available double precision)
-RETURNS SETOF record
+    location_ids integer[])
+RETURNS SETOF retailflow.product_quantity
 AS 'MODULE_PATHNAME', 'rf_product_quantities_at'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION retailflow.product_quantities_at(integer[], integer[]) IS
