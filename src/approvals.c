@@ -186,6 +186,17 @@ typedef struct ApCost
 static ApCache ap;
 static bool ap_initialized = false;
 
+/* Per-relation column numbers the enforcement trigger reads from NEW. */
+typedef struct ApTrigCols
+{
+	Oid			relid;
+	AttrNumber	id;
+	AttrNumber	write_uid;
+	AttrNumber	state;
+} ApTrigCols;
+
+static ApTrigCols ap_trig_cols[AP_NUM_DOCS];
+
 /* GUC retailflow.approval_enforcement */
 static const struct config_enum_entry enforcement_options[] = {
 	{"off", 0, false},
@@ -229,6 +240,10 @@ ap_relcache_callback(Datum arg, Oid relid)
 		ap.stale = true;
 		ap.inval_lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
 	}
+	/* DDL on a table with the enforcement trigger: look its columns up again */
+	for (int d = 0; d < AP_NUM_DOCS; d++)
+		if (!OidIsValid(relid) || relid == ap_trig_cols[d].relid)
+			ap_trig_cols[d].relid = InvalidOid;
 	/* DDL on the scanned tables (indexes created or dropped) redoes the scan setup */
 	if (!OidIsValid(relid) || relid == ap.so_rel || relid == ap.sol_rel || relid == ap.tag_rel)
 		ap.so_ready = false;
@@ -1427,34 +1442,20 @@ rf_approval_active_rules(PG_FUNCTION_ARGS)
 
 /* ---------- enforcement trigger ---------- */
 
-/* Per-relation column numbers the enforcement trigger reads from NEW. */
-typedef struct ApTrigCols
-{
-	Oid			relid;
-	AttrNumber	id;
-	AttrNumber	write_uid;
-	AttrNumber	state;
-} ApTrigCols;
-
-static ApTrigCols ap_trig_cols[AP_NUM_DOCS];
 static SPIPlanPtr ap_requests_plan = NULL;
 static SPIPlanPtr ap_missing_plan = NULL;
-static Oid	ap_trigger_owner = InvalidOid;
-
-/* Returns the owner of the trigger function (the extension's owner), looked up once. */
+/* Returns the owner of the trigger function (the extension's owner), from the syscache. */
 static Oid
 ap_function_owner(Oid fn_oid)
 {
-	if (!OidIsValid(ap_trigger_owner))
-	{
-		HeapTuple	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	HeapTuple	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	Oid			owner;
 
-		if (!HeapTupleIsValid(tp))
-			elog(ERROR, "cache lookup failed for function %u", fn_oid);
-		ap_trigger_owner = ((Form_pg_proc) GETSTRUCT(tp))->proowner;
-		ReleaseSysCache(tp);
-	}
-	return ap_trigger_owner;
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for function %u", fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(tp))->proowner;
+	ReleaseSysCache(tp);
+	return owner;
 }
 
 /* Finds the id, write_uid and state columns of the trigger's table (cached per relation). */

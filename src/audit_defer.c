@@ -14,7 +14,8 @@
  *	  A queued row is lost if the server stops or crashes before the worker
  *	  drains it (the refusal is also in the server log, as a LOG line), and a
  *	  full ring counts the rows it could not take; the next drain records that
- *	  count as an audit row of its own.
+ *	  count as an audit row of its own.  Rows queued in a database whose
+ *	  extension was dropped meanwhile are discarded with a WARNING.
  */
 #include "postgres.h"
 
@@ -292,4 +293,26 @@ RfAuditDeferRelease(const uint64 *seqs, int n, uint64 dropped)
 	if (dropped > 0 && ad->dropped_db == MyDatabaseId)
 		ad->dropped -= Min(dropped, ad->dropped);
 	LWLockRelease(ad->lock);
+}
+
+/* Drops the queued rows of this database (its extension is gone), with a WARNING naming how many. */
+void
+RfAuditDeferDiscard(void)
+{
+	int			n = 0;
+
+	LWLockAcquire(ad->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < AD_SLOTS; i++)
+		if (ad->slots[i].seq != 0 && ad->slots[i].dboid == MyDatabaseId)
+		{
+			ad->slots[i].seq = 0;
+			n++;
+		}
+	if (ad->dropped_db == MyDatabaseId)
+		ad->dropped = 0;
+	LWLockRelease(ad->lock);
+	if (n > 0)
+		ereport(WARNING,
+				(errmsg("retailflow: discarded %d queued audit rows", n),
+				 errdetail("The retailflow extension is no longer installed in this database; the rows are in the server log.")));
 }

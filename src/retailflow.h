@@ -129,6 +129,7 @@ extern void AuditDeferInit(void);
 extern bool RfAuditDeferPending(void);
 extern int	RfAuditDeferAppend(uint64 *seqs, uint64 *dropped);
 extern void RfAuditDeferRelease(const uint64 *seqs, int n, uint64 dropped);
+extern void RfAuditDeferDiscard(void);
 extern void RfWakeWorkerZero(void);
 
 #endif							/* RETAILFLOW_H */

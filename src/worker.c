@@ -765,10 +765,15 @@ run_audit_queue(void)
 	begin_tx("retailflow: queued audit rows");
 	PG_TRY();
 	{
-		if (extension_present() && !RecoveryInProgress())
+		bool		gone = !extension_present();
+
+		if (!gone && !RecoveryInProgress())
 			n = RfAuditDeferAppend(seqs, (uint64 *) &dropped);
 		end_tx();
-		RfAuditDeferRelease(seqs, n, dropped);
+		if (gone)
+			RfAuditDeferDiscard();	/* the extension was dropped: nowhere to write them */
+		else
+			RfAuditDeferRelease(seqs, n, dropped);
 	}
 	PG_CATCH();
 	{
