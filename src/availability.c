@@ -6,6 +6,10 @@
  *	    retailflow.product_quantities()       product.product._compute_quantities_dict,
  *	                                          for a product x warehouse (or location) matrix
  *	    retailflow.product_quantities_at()    the same for (product, location) pairs only
+ *	    retailflow.replenishment_needs()      reordering rules below their minimum, with
+ *	                                          the quantity to order (and, as
+ *	                                          replenishment_items(), the exception
+ *	                                          check's items)
  *	  and the per-backend caches they read: locations (parent_path, usage),
  *	  warehouses, products (tracking, storable, UoM rounding) and which index
  *	  of stock_quant / stock_move leads with product_id.
@@ -42,7 +46,9 @@
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -51,6 +57,8 @@
 PG_FUNCTION_INFO_V1(rf_available_qty);
 PG_FUNCTION_INFO_V1(rf_warehouse_available_qty);
 PG_FUNCTION_INFO_V1(rf_product_quantities);
+PG_FUNCTION_INFO_V1(rf_replenishment_needs);
+PG_FUNCTION_INFO_V1(rf_replenishment_items);
 PG_FUNCTION_INFO_V1(rf_product_quantities_at);
 
 /* ---------- cached Odoo master data ---------- */
@@ -1644,5 +1652,307 @@ rf_product_quantities_at(PG_FUNCTION_ARGS)
 					matrix_rounding(&m, pair_req[i]));
 	rowwriter_done(&writer);
 	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/* ---------- replenishment ---------- */
+
+/* numeric arithmetic for the replenishment rows (values keep their scale, as in SQL) */
+#define NUM_OP2(fn, a, b) DatumGetNumeric(DirectFunctionCall2(fn, NumericGetDatum(a), NumericGetDatum(b)))
+#define NUM_CMP(fn, a, b) DatumGetBool(DirectFunctionCall2(fn, NumericGetDatum(a), NumericGetDatum(b)))
+
+/* Columns of the reordering rule query. */
+enum
+{
+	RR_ID, RR_NAME, RR_PRODUCT, RR_LOCATION, RR_WAREHOUSE, RR_COMPANY,
+	RR_MIN, RR_MAX, RR_MULTIPLE, RR_ROUNDING, RR_REF, RR_NCOLS
+};
+
+/* One reordering rule as read, with its matrix cell. */
+typedef struct ReplenishRule
+{
+	Datum		v[RR_NCOLS];
+	bool		isnull[RR_NCOLS];
+	int			req;
+	int			target;
+} ReplenishRule;
+
+/* qsort comparator: rules by id. */
+static int
+replenish_rule_cmp(const void *a, const void *b)
+{
+	int32		x = DatumGetInt32((*(ReplenishRule *const *) a)->v[RR_ID]);
+	int32		y = DatumGetInt32((*(ReplenishRule *const *) b)->v[RR_ID]);
+
+	return (x > y) - (x < y);
+}
+
+/* Returns quantity x (a multiple of the rounding already) as numeric: units counted in float8, times r. */
+static Numeric
+replenish_units(double x, Numeric r, double rd)
+{
+	double		k;
+
+	if (rd == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DIVISION_BY_ZERO),
+				 errmsg("division by zero"),
+				 errdetail("The unit of measure of a reordering rule's product has a rounding of 0.")));
+	k = rint(x / rd);
+	if (!(k > -9.2e18 && k < 9.2e18))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("quantity %g is out of range for its unit of measure", x)));
+	return NUM_OP2(numeric_mul, int64_to_numeric((int64) k), r);
+}
+
+/* Adds "key": numeric to the jsonb object being built (NULL as json null). */
+static void
+replenish_json_num(JsonbParseState **st, const char *key, Numeric num)
+{
+	JsonbValue	k,
+				v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+	if (num == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = num;
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * The reordering rules (stock_warehouse_orderpoint; active, not snoozed at
+ * as_of, storable active product) whose free or forecast quantity at the
+ * rule's location subtree is below the minimum, with Odoo's quantity to
+ * order: up to the maximum, rounded to the multiple (Odoo 18 rounds down when
+ * a maximum is set).  The quantities come from the matrix of the rules' own
+ * (product, location) pairs; the arithmetic is numeric, so every value has
+ * the scale the Odoo columns give it.  In rule id order, either as
+ * replenishment_needs() rows or, for the exception check, as its items with
+ * the reason and data already built (no text round trip per number).
+ */
+static void
+replenishment_rows(FunctionCallInfo fcinfo, bool items)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const RfOdoo *o;
+	MatrixCtx	m;
+	MemoryContext work,
+				rowcxt,
+				old;
+	Oid			argtype = TIMESTAMPTZOID;
+	Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	const char *nsp;
+	int			n;
+	ReplenishRule *rules;
+	ReplenishRule **order;
+	int		   *target_of_loc;
+	Numeric		zero;
+	bool		v18;
+	StringInfoData reason;
+
+	InitMaterializedSRF(fcinfo, 0);
+	o = av_ensure(RF_MASK(RF_STOCK_WAREHOUSE) | RF_MASK(RF_STOCK_MOVE) | RF_MASK(RF_STOCK_WAREHOUSE_ORDERPOINT) |
+				  RF_MASK(RF_PRODUCT_TEMPLATE) | RF_MASK(RF_UOM_UOM),
+				  (1 << PART_LOC) | (1 << PART_WH) | (1 << PART_PROD) | (1 << PART_RELS));
+	v18 = o->version >= 18;
+	nsp = quote_identifier(get_namespace_name(o->nsp));
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "retailflow replenishment", ALLOCSET_DEFAULT_SIZES);
+	rowcxt = AllocSetContextCreate(work, "retailflow replenishment row", ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf(
+		"SELECT o.id, o.name::text, o.product_id, o.location_id, o.warehouse_id, o.company_id, "
+		"       o.product_min_qty::numeric, o.product_max_qty::numeric, coalesce(o.qty_multiple, 0)::numeric, "
+		"       u.rounding::numeric, coalesce(pp.default_code, pt.name ->> 'en_US', pp.id::text)::text "
+		"FROM %s.stock_warehouse_orderpoint o "
+		"JOIN %s.product_product pp ON pp.id = o.product_id "
+		"JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+		"JOIN %s.uom_uom u ON u.id = pt.uom_id "
+		"WHERE coalesce(o.active, true) AND coalesce(pp.active, true) AND %s "
+		"  AND (o.snoozed_until IS NULL "
+		"       OR o.snoozed_until <= (coalesce($1, retailflow.now()) AT TIME ZONE 'UTC')::date)",
+		nsp, nsp, nsp, nsp,
+		v18 ? "(pt.type = 'consu' AND coalesce(pt.is_storable, false))" : "pt.type = 'product'"),
+							  1, &argtype, &arg, PG_ARGISNULL(0) ? "n" : " ", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read the reordering rules");
+	n = (int) SPI_processed;
+
+	/* each rule deformed once, then taken in id order */
+	old = MemoryContextSwitchTo(work);
+	rules = palloc(sizeof(ReplenishRule) * Max(n, 1));
+	order = palloc(sizeof(ReplenishRule *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, rules[i].v, rules[i].isnull);
+		order[i] = &rules[i];
+	}
+	qsort(order, n, sizeof(ReplenishRule *), replenish_rule_cmp);
+
+	/* the rules' (product, location) pairs */
+	matrix_init(&m, n, n);
+	target_of_loc = palloc(sizeof(int) * Max(av.nlocs, 1));
+	for (int l = 0; l < av.nlocs; l++)
+		target_of_loc[l] = -1;
+	for (int i = 0; i < n; i++)
+	{
+		ReplenishRule *rule = order[i];
+		const RfLoc *l;
+		int			lpos;
+
+		rule->req = matrix_add_request(&m, DatumGetInt32(rule->v[RR_PRODUCT]));
+		l = lookup_location(DatumGetInt32(rule->v[RR_LOCATION]));
+		lpos = l - av.locs;
+		if (target_of_loc[lpos] < 0)
+			target_of_loc[lpos] = matrix_add_target(&m, l, l->warehouse_id);
+		rule->target = target_of_loc[lpos];
+	}
+	matrix_prepare(&m, work);
+	for (int i = 0; i < n; i++)
+		(void) matrix_want(&m, order[i]->req, order[i]->target);
+	matrix_compute(&m, o);
+	zero = int64_to_numeric(0);
+	initStringInfo(&reason);
+
+	for (int i = 0; i < n; i++)
+	{
+		ReplenishRule *rule = order[i];
+		const RfCell *c = matrix_lookup(&m, rule->req, rule->target);
+		double		rnd = matrix_rounding(&m, rule->req);
+		double		qty = c ? c->qty : 0.0,
+					res = c ? c->reserved : 0.0,
+					in = c ? RfFloatRound(c->incoming, rnd) : 0.0,
+					out = c ? RfFloatRound(c->outgoing, rnd) : 0.0;
+		bool		null_mx = rule->isnull[RR_MAX];
+		Numeric		mn, mx, mult, r, free, fc, q0, qto;
+		double		rd;
+		bool		fc_low;
+		Datum		values[13];
+		bool		nulls[13] = {false};
+
+		if (rule->isnull[RR_MIN] || rule->isnull[RR_ROUNDING])
+			continue;			/* "below NULL" is never true */
+		MemoryContextSwitchTo(rowcxt);
+		mn = DatumGetNumeric(rule->v[RR_MIN]);
+		mx = null_mx ? NULL : DatumGetNumeric(rule->v[RR_MAX]);
+		mult = DatumGetNumeric(rule->v[RR_MULTIPLE]);
+		r = DatumGetNumeric(rule->v[RR_ROUNDING]);
+		rd = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(r)));
+		free = replenish_units(RfFloatRound(qty - res, rnd), r, rd);
+		fc = replenish_units(RfFloatRound(qty + in - out, rnd), r, rd);
+		fc_low = NUM_CMP(numeric_lt, fc, mn);
+		if (!fc_low && !NUM_CMP(numeric_lt, free, mn))
+		{
+			MemoryContextReset(rowcxt);
+			continue;
+		}
+		/* up to the larger of minimum and maximum (GREATEST keeps the first on a tie) */
+		if (fc_low)
+			q0 = NUM_OP2(numeric_sub, (!null_mx && NUM_CMP(numeric_gt, mx, mn)) ? mx : mn, fc);
+		else
+			q0 = zero;
+		/* rounded to the multiple: up, or in Odoo 18 down when a maximum is set */
+		if (NUM_CMP(numeric_le, q0, zero) || NUM_CMP(numeric_le, mult, zero) ||
+			NUM_CMP(numeric_eq, NUM_OP2(numeric_mod, q0, mult), zero))
+			qto = q0;
+		else if (v18 && !null_mx && NUM_CMP(numeric_ne, mx, zero))
+			qto = NUM_OP2(numeric_sub, q0, NUM_OP2(numeric_mod, q0, mult));
+		else
+			qto = NUM_OP2(numeric_add, q0, NUM_OP2(numeric_sub, mult, NUM_OP2(numeric_mod, q0, mult)));
+
+		if (!items)
+		{
+			values[0] = rule->v[RR_ID];
+			values[1] = rule->v[RR_NAME];
+			nulls[1] = rule->isnull[RR_NAME];
+			values[2] = rule->v[RR_PRODUCT];
+			values[3] = rule->v[RR_REF];
+			nulls[3] = rule->isnull[RR_REF];
+			values[4] = rule->v[RR_LOCATION];
+			values[5] = rule->v[RR_WAREHOUSE];
+			nulls[5] = rule->isnull[RR_WAREHOUSE];
+			values[6] = rule->v[RR_COMPANY];
+			nulls[6] = rule->isnull[RR_COMPANY];
+			values[7] = NumericGetDatum(free);
+			values[8] = NumericGetDatum(fc);
+			values[9] = NumericGetDatum(mn);
+			values[10] = null_mx ? (Datum) 0 : NumericGetDatum(mx);
+			nulls[10] = null_mx;
+			values[11] = NumericGetDatum(mult);
+			values[12] = NumericGetDatum(qto);
+		}
+		else
+		{
+			JsonbParseState *st = NULL;
+			JsonbValue *obj;
+
+			/* reason: '%s: free %s, forecast %s, minimum %s; order %s' */
+			resetStringInfo(&reason);
+			if (!rule->isnull[RR_REF])
+				appendStringInfoString(&reason, TextDatumGetCString(rule->v[RR_REF]));
+			appendStringInfoString(&reason, ": free ");
+			appendStringInfoString(&reason, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(free))));
+			appendStringInfoString(&reason, ", forecast ");
+			appendStringInfoString(&reason, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(fc))));
+			appendStringInfoString(&reason, ", minimum ");
+			appendStringInfoString(&reason, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(mn))));
+			appendStringInfoString(&reason, "; order ");
+			appendStringInfoString(&reason, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(qto))));
+
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			replenish_json_num(&st, "product_id", int64_to_numeric(DatumGetInt32(rule->v[RR_PRODUCT])));
+			replenish_json_num(&st, "location_id", int64_to_numeric(DatumGetInt32(rule->v[RR_LOCATION])));
+			replenish_json_num(&st, "free_qty", free);
+			replenish_json_num(&st, "forecast_qty", fc);
+			replenish_json_num(&st, "min_qty", mn);
+			replenish_json_num(&st, "max_qty", mx);
+			replenish_json_num(&st, "qty_multiple", mult);
+			replenish_json_num(&st, "qty_to_order", qto);
+			obj = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+
+			values[0] = CStringGetTextDatum("stock.warehouse.orderpoint");
+			values[1] = rule->v[RR_ID];
+			values[2] = rule->v[RR_NAME];
+			nulls[2] = rule->isnull[RR_NAME];
+			nulls[3] = nulls[4] = nulls[5] = true;	/* since, user_id, team_id */
+			values[6] = rule->v[RR_COMPANY];
+			nulls[6] = rule->isnull[RR_COMPANY];
+			values[7] = rule->v[RR_WAREHOUSE];
+			nulls[7] = rule->isnull[RR_WAREHOUSE];
+			values[8] = CStringGetTextDatum(reason.data);
+			values[9] = JsonbPGetDatum(JsonbValueToJsonb(obj));
+			values[10] = CStringGetTextDatum("critical");
+			nulls[10] = !NUM_CMP(numeric_le, free, zero);
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextReset(rowcxt);
+		if ((i & 0x3FF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+}
+
+/* SQL: retailflow.replenishment_needs(as_of timestamptz): the rules below their minimum. */
+Datum
+rf_replenishment_needs(PG_FUNCTION_ARGS)
+{
+	replenishment_rows(fcinfo, false);
+	return (Datum) 0;
+}
+
+/* SQL: retailflow.replenishment_items(as_of timestamptz): the same rules as the replenishment check's items. */
+Datum
+rf_replenishment_items(PG_FUNCTION_ARGS)
+{
+	replenishment_rows(fcinfo, true);
 	return (Datum) 0;
 }

@@ -435,68 +435,34 @@ AS $$
 $$;
 
 -- Reordering rules whose free or forecast quantity (Odoo product quantities at
--- the rule's location subtree, product_quantities_at() for the rules' own
--- (product, location) pairs) is below the minimum, with Odoo's quantity to
+-- the rule's location subtree) is below the minimum, with Odoo's quantity to
 -- order rounded to the rule's multiple (docs/odoo-semantics.md section 5).
--- enable_mergejoin: the planner cannot know that product_quantities_at()
--- returns one row per rule and would sort every rule for a merge join; a hash
--- join is a fifth faster on 90k rules.
+-- C (src/availability.c): the rules are read with one query, their own
+-- (product, location) pairs go through the product_quantities matrix, and the
+-- arithmetic is numeric, as Odoo's columns are.
 CREATE FUNCTION retailflow.replenishment_needs(as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (orderpoint_id integer, reference text, product_id integer, product_ref text,
                location_id integer, warehouse_id integer, company_id integer,
                free_qty numeric, forecast_qty numeric, min_qty numeric, max_qty numeric,
                qty_multiple numeric, qty_to_order numeric)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-SET enable_mergejoin = off
-AS $$
-DECLARE
-    v18 boolean := coalesce(retailflow.odoo_version(), 17) >= 18;
-BEGIN
-    RETURN QUERY EXECUTE retailflow.odoo_sql(format($q$
-        WITH op AS MATERIALIZED (
-            SELECT o.id, o.name, o.product_id, o.location_id, o.warehouse_id, o.company_id,
-                   o.product_min_qty AS mn, o.product_max_qty AS mx, coalesce(o.qty_multiple, 0) AS mult,
-                   u.rounding AS r, coalesce(pp.default_code, pt.name->>'en_US', pp.id::text) AS ref
-            FROM {odoo}.stock_warehouse_orderpoint o
-            JOIN {odoo}.product_product pp ON pp.id = o.product_id
-            JOIN {odoo}.product_template pt ON pt.id = pp.product_tmpl_id
-            JOIN {odoo}.uom_uom u ON u.id = pt.uom_id
-            WHERE coalesce(o.active, true) AND coalesce(pp.active, true) AND %s
-              AND (o.snoozed_until IS NULL OR o.snoozed_until <= ($1 AT TIME ZONE 'UTC')::date)
-        ),
-        q AS (
-            SELECT pq.product_id, pq.location_id, pq.free_qty, pq.virtual_available
-            FROM retailflow.product_quantities_at(coalesce((SELECT array_agg(op.product_id) FROM op), '{}'),
-                                                  coalesce((SELECT array_agg(op.location_id) FROM op), '{}')) pq
-        ),
-        v AS (
-            -- the quantities are multiples of the rounding already (float_round in C):
-            -- count the units in float8 and multiply once in numeric, which gives the
-            -- same value and scale as round(x::numeric / r) * r at a fraction of the cost
-            SELECT op.*, round(coalesce(q.free_qty, 0) / op.r::float8)::bigint::numeric * op.r AS free,
-                   round(coalesce(q.virtual_available, 0) / op.r::float8)::bigint::numeric * op.r AS fc
-            FROM op LEFT JOIN q ON q.product_id = op.product_id AND q.location_id = op.location_id
-            OFFSET 0            -- computed once per rule, not again in every use below
-        ),
-        w AS (
-            SELECT v.*, CASE WHEN v.fc < v.mn THEN greatest(v.mn, v.mx) - v.fc ELSE 0 END AS q0
-            FROM v WHERE v.free < v.mn OR v.fc < v.mn
-            OFFSET 0
-        )
-        SELECT w.id, w.name::text, w.product_id, w.ref::text, w.location_id, w.warehouse_id, w.company_id,
-               w.free::numeric, w.fc::numeric, w.mn::numeric, w.mx::numeric, w.mult::numeric,
-               (CASE WHEN w.q0 <= 0 OR w.mult <= 0 OR mod(w.q0, w.mult) = 0 THEN w.q0
-                    WHEN $2 AND w.mx <> 0 THEN w.q0 - mod(w.q0, w.mult)
-                    ELSE w.q0 + (w.mult - mod(w.q0, w.mult)) END)::numeric
-        FROM w
-        ORDER BY w.id
-    $q$, retailflow.storable_sql()))
-    USING coalesce(as_of, retailflow.now()), v18;
-END
-$$;
+AS 'MODULE_PATHNAME', 'rf_replenishment_needs'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION retailflow.replenishment_needs(timestamptz) IS
   'Reordering rules below their minimum (free or forecast) with the quantity to order rounded to the multiple';
+
+-- The same rules as the replenishment check's items, with the reason and the
+-- data built in C (each number goes into the jsonb as a numeric, without the
+-- text round trip of jsonb_build_object).
+CREATE FUNCTION retailflow.replenishment_items(as_of timestamptz DEFAULT NULL)
+RETURNS TABLE (model text, record_id integer, reference text, since timestamptz, user_id integer,
+               team_id integer, company_id integer, warehouse_id integer, reason text, data jsonb,
+               severity text)
+AS 'MODULE_PATHNAME', 'rf_replenishment_items'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION retailflow.replenishment_items(timestamptz) IS
+  'Internal: replenishment_needs() as the items of the replenishment exception check (reason and data built)';
 
 -- Posted customer refunds of a return (picking): see docs/exceptions.md for the linking rule.
 CREATE FUNCTION retailflow.return_refunds(return_picking_id integer)
@@ -611,17 +577,7 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
  'Reordering rules whose free or forecast quantity is below the minimum',
  '{stock_warehouse_orderpoint,product_product,product_template,uom_uom}',
  $q$
- SELECT 'stock.warehouse.orderpoint' AS model, r.orderpoint_id AS record_id, r.reference,
-        NULL::timestamptz AS since, NULL::integer AS user_id, NULL::integer AS team_id,
-        r.company_id, r.warehouse_id,
-        format('%s: free %s, forecast %s, minimum %s; order %s', r.product_ref,
-               r.free_qty, r.forecast_qty, r.min_qty, r.qty_to_order) AS reason,
-        jsonb_build_object('product_id', r.product_id, 'location_id', r.location_id,
-                           'free_qty', r.free_qty, 'forecast_qty', r.forecast_qty,
-                           'min_qty', r.min_qty, 'max_qty', r.max_qty,
-                           'qty_multiple', r.qty_multiple, 'qty_to_order', r.qty_to_order) AS data,
-        CASE WHEN r.free_qty <= 0 THEN 'critical' END AS severity
- FROM retailflow.replenishment_needs() r
+ SELECT * FROM retailflow.replenishment_items()
  $q$),
 ('stalled_return', 'medium',
  'Post the customer refund (credit note) or record why none is due',
