@@ -5,8 +5,10 @@
  *	        document matches, with the reason in words, in approval order
  *	    retailflow.required_approvals(document_type, facts jsonb) the same for a
  *	        what-if set of facts
- *	  and the GUCs retailflow.approval_enforcement and retailflow.odoo_user_id
- *	  that the enforcement triggers (sql/install/40_approvals.sql) read.
+ *	    retailflow.approval_enforce()   the enforcement trigger on Odoo's state
+ *	        changes (its slow path, naming what is missing, is SQL:
+ *	        approval_enforce_missing() in sql/install/40_approvals.sql)
+ *	  and the GUCs retailflow.approval_enforcement and retailflow.odoo_user_id.
  *
  *	  Speed: the active rules are cached per backend, grouped by document type
  *	  in approval order.  A statement trigger on retailflow.approval_rule (and,
@@ -36,7 +38,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
-#include "catalog/pg_proc.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/tuptable.h"
@@ -59,7 +60,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "retailflow.h"
@@ -1444,20 +1444,6 @@ rf_approval_active_rules(PG_FUNCTION_ARGS)
 
 static SPIPlanPtr ap_requests_plan = NULL;
 static SPIPlanPtr ap_missing_plan = NULL;
-/* Returns the owner of the trigger function (the extension's owner), from the syscache. */
-static Oid
-ap_function_owner(Oid fn_oid)
-{
-	HeapTuple	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for function %u", fn_oid);
-	owner = ((Form_pg_proc) GETSTRUCT(tp))->proowner;
-	ReleaseSysCache(tp);
-	return owner;
-}
-
 /* Finds the id, write_uid and state columns of the trigger's table (cached per relation). */
 static const ApTrigCols *
 ap_trigger_cols(ApDoc d, Relation rel)
@@ -1519,7 +1505,6 @@ ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		args[2];
-	int			nfound = 0;
 
 	args[0] = CStringGetTextDatum(ap_doc_names[d]);
 	args[1] = Int32GetDatum(record_id);
@@ -1546,9 +1531,8 @@ ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched)
 		}
 		if (!approved)
 			return false;
-		nfound++;
 	}
-	return nfound == nmatched;
+	return true;
 }
 
 /*
@@ -1559,7 +1543,7 @@ ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched)
  * approval (or has price-override line rules to check) goes to the SQL
  * function retailflow.approval_enforce_missing(), which names what is missing
  * and blocks or logs.  Like PostgreSQL's foreign-key triggers, it runs its
- * queries as the owner of the trigger function (the extension's owner), with
+ * queries as the extension's owner (as the conflicts triggers do), with
  * every name and operator schema-qualified, instead of as SECURITY DEFINER.
  */
 Datum
@@ -1601,7 +1585,7 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 		return result;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(ap_function_owner(fcinfo->flinfo->fn_oid),
+	SetUserIdAndSecContext(RfExtensionOwner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 
 	o = RfOdooRequire(ap_doc_tables(d));

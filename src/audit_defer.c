@@ -24,6 +24,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -59,6 +60,7 @@ typedef struct AdSlot
 typedef struct AdShared
 {
 	LWLock	   *lock;
+	pg_atomic_uint32 used;		/* slots in use, read without the lock by the worker loop */
 	uint64		next_seq;
 	uint64		dropped;
 	Oid			dropped_db;
@@ -93,6 +95,7 @@ ad_shmem_startup(void)
 	{
 		memset(ad, 0, sizeof(AdShared));
 		ad->lock = &(GetNamedLWLockTranche("retailflow audit queue"))->lock;
+		pg_atomic_init_u32(&ad->used, 0);
 		ad->next_seq = 1;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -192,6 +195,7 @@ rf_audit_after_rollback(PG_FUNCTION_ARGS)
 	}
 	s.seq = ad->next_seq++;
 	memcpy(&ad->slots[free_slot], &s, sizeof(s));
+	pg_atomic_fetch_add_u32(&ad->used, 1);
 	LWLockRelease(ad->lock);
 	RfWakeWorkerZero();
 	PG_RETURN_BOOL(true);
@@ -203,7 +207,8 @@ RfAuditDeferPending(void)
 {
 	bool		any = false;
 
-	if (ad == NULL)
+	/* the worker asks on every loop: an empty queue costs one atomic read */
+	if (ad == NULL || (pg_atomic_read_u32(&ad->used) == 0 && ad->dropped == 0))
 		return false;
 	LWLockAcquire(ad->lock, LW_SHARED);
 	for (int i = 0; i < AD_SLOTS && !any; i++)
@@ -288,6 +293,7 @@ RfAuditDeferRelease(const uint64 *seqs, int n, uint64 dropped)
 			if (ad->slots[i].seq == seqs[k])
 			{
 				ad->slots[i].seq = 0;
+				pg_atomic_fetch_sub_u32(&ad->used, 1);
 				break;
 			}
 	if (dropped > 0 && ad->dropped_db == MyDatabaseId)
@@ -306,6 +312,7 @@ RfAuditDeferDiscard(void)
 		if (ad->slots[i].seq != 0 && ad->slots[i].dboid == MyDatabaseId)
 		{
 			ad->slots[i].seq = 0;
+			pg_atomic_fetch_sub_u32(&ad->used, 1);
 			n++;
 		}
 	if (ad->dropped_db == MyDatabaseId)

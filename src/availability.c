@@ -898,6 +898,7 @@ typedef struct MatrixCtx
 	bool		fixed;			/* pairs mode, sparse: only the pre-created cells count */
 	struct PendingAdd *pend;	/* additions batched so cell lookups can be prefetched */
 	int			npend;
+	int		   *target_of_loc;	/* pairs mode: cached location position -> target, -1 */
 } MatrixCtx;
 
 /* One addition waiting in the batch. */
@@ -1223,6 +1224,24 @@ matrix_add_target(MatrixCtx *m, const RfLoc *root, int32 warehouse_id)
 	m->targets[m->ntargets] = root;
 	m->target_wh[m->ntargets] = warehouse_id;
 	return m->ntargets++;
+}
+
+/* Returns the target of a location's subtree (checked), adding it the first time it is asked for. */
+static int
+matrix_location_target(MatrixCtx *m, int32 location_id)
+{
+	const RfLoc *l = lookup_location(location_id);
+	int			lpos = l - av.locs;
+
+	if (m->target_of_loc == NULL)
+	{
+		m->target_of_loc = palloc(sizeof(int) * Max(av.nlocs, 1));
+		for (int i = 0; i < av.nlocs; i++)
+			m->target_of_loc[i] = -1;
+	}
+	if (m->target_of_loc[lpos] < 0)
+		m->target_of_loc[lpos] = matrix_add_target(m, l, l->warehouse_id);
+	return m->target_of_loc[lpos];
 }
 
 /* Builds the CSR map cached location -> targets whose subtree contains it, and the cell storage. */
@@ -1589,7 +1608,7 @@ rf_product_quantities_at(PG_FUNCTION_ARGS)
 	const RfOdoo *o;
 	int			nprod, nloc, npairs = 0;
 	int32	   *prod_list, *loc_list;
-	int		   *pair_req, *pair_target, *target_of_loc;
+	int		   *pair_req, *pair_target;
 	MemoryContext work;
 	MemoryContext old;
 
@@ -1620,20 +1639,10 @@ rf_product_quantities_at(PG_FUNCTION_ARGS)
 	/* requests = distinct products, targets = distinct locations */
 	pair_req = palloc(sizeof(int) * Max(nprod, 1));
 	pair_target = palloc(sizeof(int) * Max(nprod, 1));
-	target_of_loc = palloc(sizeof(int) * Max(av.nlocs, 1));
-	for (int l = 0; l < av.nlocs; l++)
-		target_of_loc[l] = -1;
 	for (int i = 0; i < nprod; i++)
 	{
-		const RfLoc *l;
-		int			lpos;
-
 		pair_req[i] = matrix_add_request(&m, prod_list[i]);
-		l = lookup_location(loc_list[i]);
-		lpos = l - av.locs;
-		if (target_of_loc[lpos] < 0)
-			target_of_loc[lpos] = matrix_add_target(&m, l, l->warehouse_id);
-		pair_target[i] = target_of_loc[lpos];
+		pair_target[i] = matrix_location_target(&m, loc_list[i]);
 	}
 
 	matrix_prepare(&m, work);
@@ -1753,7 +1762,6 @@ replenishment_rows(FunctionCallInfo fcinfo, bool items)
 	int			n;
 	ReplenishRule *rules;
 	ReplenishRule **order;
-	int		   *target_of_loc;
 	Numeric		zero;
 	bool		v18;
 	StringInfoData reason;
@@ -1798,21 +1806,10 @@ replenishment_rows(FunctionCallInfo fcinfo, bool items)
 
 	/* the rules' (product, location) pairs */
 	matrix_init(&m, n, n);
-	target_of_loc = palloc(sizeof(int) * Max(av.nlocs, 1));
-	for (int l = 0; l < av.nlocs; l++)
-		target_of_loc[l] = -1;
 	for (int i = 0; i < n; i++)
 	{
-		ReplenishRule *rule = order[i];
-		const RfLoc *l;
-		int			lpos;
-
-		rule->req = matrix_add_request(&m, DatumGetInt32(rule->v[RR_PRODUCT]));
-		l = lookup_location(DatumGetInt32(rule->v[RR_LOCATION]));
-		lpos = l - av.locs;
-		if (target_of_loc[lpos] < 0)
-			target_of_loc[lpos] = matrix_add_target(&m, l, l->warehouse_id);
-		rule->target = target_of_loc[lpos];
+		order[i]->req = matrix_add_request(&m, DatumGetInt32(order[i]->v[RR_PRODUCT]));
+		order[i]->target = matrix_location_target(&m, DatumGetInt32(order[i]->v[RR_LOCATION]));
 	}
 	matrix_prepare(&m, work);
 	for (int i = 0; i < n; i++)

@@ -439,9 +439,9 @@ qkey_hash(const QKey *k)
 
 /* ---------- trigger ---------- */
 
-/* Owner of the retailflow schema: the role the triggers write the log as. */
-static Oid
-cf_extension_owner(void)
+/* Owner of the retailflow schema (the extension's owner): the role retailflow's triggers run their queries as. */
+Oid
+RfExtensionOwner(void)
 {
 	Oid			nsp = get_namespace_oid(RF_SCHEMA_NAME, false);
 	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
@@ -501,7 +501,7 @@ cf_report(const char *kind, const char *model, int32 record_id, const QKey *k,
 
 		memset(nulls, ' ', sizeof(nulls));
 		GetUserIdAndSecContext(&save_user, &save_sec);
-		SetUserIdAndSecContext(cf_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		SetUserIdAndSecContext(RfExtensionOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		SPI_connect();
 		if (log_plan == NULL)
 		{
@@ -563,7 +563,7 @@ cf_guard(int32 product, int32 location)
 		if (guard_memo.product[i] == product && guard_memo.location[i] == location)
 			return;				/* we hold its lock until the end of the transaction */
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(cf_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(RfExtensionOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
 	if (guard_plan == NULL)
 	{

@@ -115,6 +115,7 @@ extern void AvailabilityInit(void);
 
 /* conflicts.c */
 extern void ConflictsInit(void);
+extern Oid	RfExtensionOwner(void);
 /* approvals.c */
 extern void ApprovalsInit(void);
 /* webhooks (outbox_capture.c, worker.c) */
