@@ -45,6 +45,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -895,6 +896,73 @@ typedef struct MoveAgg
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/*
+ * Open moves by id: a dense array while ids stay near the table's size (they
+ * are a sequence, and heap order roughly follows it), a hash for the rest.
+ */
+typedef struct MoveTab
+{
+	MoveAgg    *dense;			/* indexed by id; status != 0 when present */
+	int32		cap;
+	int32		count;
+	moveagg_hash *sparse;
+} MoveTab;
+
+#define MOVETAB_MAX ((uint64) (MaxAllocSize / sizeof(MoveAgg)))
+
+/* Creates an empty move table for about est moves. */
+static void
+movetab_init(MoveTab *t, uint32 est)
+{
+	t->cap = (int32) Min((uint64) est + est / 4 + 1024, MOVETAB_MAX);
+	t->dense = palloc0(sizeof(MoveAgg) * (Size) t->cap);
+	t->count = 0;
+	t->sparse = moveagg_create(CurrentMemoryContext, 64, NULL);
+}
+
+/* The entry of move id, created (zeroed but for id) when missing. */
+static MoveAgg *
+movetab_insert(MoveTab *t, int32 id)
+{
+	MoveAgg    *m;
+	bool		found;
+
+	if (id >= t->cap && id >= 0 && (int64) id < 8 * ((int64) t->count + 1024))
+	{
+		int32		ncap = (int32) Min(Max((int64) id + 1, (int64) t->cap * 2), (int64) MOVETAB_MAX);
+
+		if (id < ncap)
+		{
+			t->dense = repalloc(t->dense, sizeof(MoveAgg) * (Size) ncap);
+			memset(t->dense + t->cap, 0, sizeof(MoveAgg) * (Size) (ncap - t->cap));
+			t->cap = ncap;
+		}
+	}
+	t->count++;
+	if (id >= 0 && id < t->cap)
+	{
+		m = &t->dense[id];
+		memset(m, 0, sizeof(MoveAgg));
+		m->status = 1;
+	}
+	else
+	{
+		m = moveagg_insert(t->sparse, id, &found);
+		memset(((char *) m) + offsetof(MoveAgg, product), 0, sizeof(MoveAgg) - offsetof(MoveAgg, product));
+	}
+	m->id = id;
+	return m;
+}
+
+/* The entry of move id, or NULL. */
+static inline MoveAgg *
+movetab_lookup(MoveTab *t, int32 id)
+{
+	if (id >= 0 && id < t->cap)
+		return t->dense[id].status ? &t->dense[id] : NULL;
+	return moveagg_lookup(t->sparse, id);
+}
+
 typedef struct PairAgg
 {
 	uint64		key;			/* a << 32 | b */
@@ -923,6 +991,26 @@ typedef struct ScanOut
 	TupleDesc	td;
 } ScanOut;
 
+/* float8_numeric(v), without its text round trip when v is a whole number below 10^15 (the same value). */
+static Datum
+cf_numeric(double v)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		return NumericGetDatum(int64_to_numeric((int64) v));
+	return DirectFunctionCall1(float8_numeric, Float8GetDatum(v));
+}
+
+/* v as printf's "%.15g" into buf (32 bytes), without printf for a whole number below 10^15. */
+static const char *
+cf_g(double v, char *buf)
+{
+	if (v == floor(v) && fabs(v) < 1e15 && !(v == 0.0 && signbit(v)))
+		pg_lltoa((int64) v, buf);
+	else
+		snprintf(buf, 32, "%.15g", v);
+	return buf;
+}
+
 /* Emits one conflict row. */
 static void
 emit_row(ScanOut *so, const char *kind, const char *severity, const QKey *k, int32 warehouse_id,
@@ -946,10 +1034,266 @@ emit_row(ScanOut *so, const char *kind, const char *severity, const QKey *k, int
 	n[7] = warehouse_id == 0;
 	v[8] = Int32GetDatum(record_id);
 	n[8] = record_id == 0;
-	v[9] = DirectFunctionCall1(float8_numeric, Float8GetDatum(expected));
-	v[10] = DirectFunctionCall1(float8_numeric, Float8GetDatum(actual));
+	v[9] = cf_numeric(expected);
+	v[10] = cf_numeric(actual);
 	v[11] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(so->ts, so->td, v, n);
+}
+
+/* ---------- partitions by product ---------- */
+
+/*
+ * One hash table over a million quant keys costs a cache and TLB miss per
+ * row.  Instead the scans append compact records to 256 partitions chosen by
+ * product, and each partition is then aggregated on its own, in tables small
+ * enough to stay in cache.  Every key and every (warehouse, product) pair
+ * lies in exactly one partition, and within a partition the records keep
+ * scan order: moves, then quants, then move lines.
+ */
+#define PART_BITS	8
+#define NPARTS		(1 << PART_BITS)
+#define PART_CHUNK	160			/* records per chunk: one chunk under 8kB */
+
+typedef enum PRecKind
+{
+	PR_MOVE,					/* a to-do move's quantity in or out of a warehouse */
+	PR_QUANT,
+	PR_LINE						/* an open move line */
+} PRecKind;
+
+typedef struct PRec
+{
+	QKey		key;			/* PR_MOVE: product, location = warehouse index */
+	int32		kind;
+	int32		id;				/* quant or move line id */
+	double		a;				/* quant: quantity; line: reserved; move: incoming */
+	double		b;				/* quant: reserved; move: outgoing */
+} PRec;
+
+typedef struct PChunk
+{
+	struct PChunk *next;
+	int			n;
+	PRec		r[PART_CHUNK];
+} PChunk;
+
+typedef struct Parts
+{
+	MemoryContext cxt;
+	PChunk	   *head[NPARTS];
+	PChunk	   *tail[NPARTS];
+	uint32		nkeys[NPARTS];	/* quant and line records */
+	uint32		nmoves[NPARTS];
+} Parts;
+
+/* Appends a record of the given kind to product's partition; the caller fills key, id, a, b. */
+static inline PRec *
+part_add(Parts *ps, int32 product, PRecKind kind)
+{
+	int			p = murmurhash32((uint32) product) & (NPARTS - 1);
+	PChunk	   *c = ps->tail[p];
+	PRec	   *r;
+
+	if (c == NULL || c->n == PART_CHUNK)
+	{
+		PChunk	   *nc = MemoryContextAlloc(ps->cxt, sizeof(PChunk));
+
+		nc->next = NULL;
+		nc->n = 0;
+		if (c)
+			c->next = nc;
+		else
+			ps->head[p] = nc;
+		ps->tail[p] = c = nc;
+	}
+	if (kind == PR_MOVE)
+		ps->nmoves[p]++;
+	else
+		ps->nkeys[p]++;
+	r = &c->r[c->n++];
+	r->kind = kind;
+	return r;
+}
+
+/* Appends a to-do move's quantity pq leaving (out) or entering (!out) warehouse index wi. */
+static inline void
+part_add_move(Parts *ps, int32 product, int wi, double pq, bool out)
+{
+	PRec	   *r = part_add(ps, product, PR_MOVE);
+
+	memset(&r->key, 0, sizeof(QKey));
+	r->key.product = product;
+	r->key.location = wi;
+	r->id = 0;
+	r->a = out ? 0.0 : pq;
+	r->b = out ? pq : 0.0;
+}
+
+/* Emits the conflicts of one aggregated quant key: kinds 1, 3, 4, 5, 6. */
+static void
+emit_key_conflicts(ScanOut *so, const QAgg *a)
+{
+	const CfLoc *loc = cf_loc(a->key.location);
+	const CfProd *prod = cf_prod(a->key.product);
+	double		r = prod->rounding;
+	bool		bypass = (loc->flags & LOC_BYPASS) != 0;
+	char		b1[32], b2[32];
+
+	if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
+		return;
+	if (a->min_qid != 0)
+	{
+		if (!bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->res, a->mlres, r) != 0)
+			emit_row(so, "reservation_mismatch", "error", &a->key, loc->warehouse_id, a->min_qid,
+					 a->mlres, a->res,
+					 psprintf("quants reserve %s but open move lines reserve %s", cf_g(a->res, b1), cf_g(a->mlres, b2)));
+		if (!bypass && a->res > 0.0 && cf_cmp(a->res, 0.0, r) > 0 && cf_cmp(a->res, a->qty, r) > 0)
+			emit_row(so, "over_reservation", "error", &a->key, loc->warehouse_id, a->min_qid,
+					 a->qty, a->res, psprintf("%s reserved but only %s on hand", cf_g(a->res, b1), cf_g(a->qty, b2)));
+		if ((loc->flags & LOC_INTERNAL) && a->qty < 0.0 && cf_cmp(a->qty, 0.0, r) < 0)
+			emit_row(so, "negative_stock", "error", &a->key, loc->warehouse_id, a->min_qid,
+					 0.0, a->qty, psprintf("%s on hand in an internal location", cf_g(a->qty, b1)));
+		if (a->n > 1)
+			emit_row(so, "duplicate_quant", "warning", &a->key, loc->warehouse_id, a->min_qid,
+					 1.0, a->n, psprintf("%d quants share this key", a->n));
+	}
+	else if (a->has_ml && !bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->mlres, 0.0, r) > 0)
+		emit_row(so, "reservation_without_quant", "error", &a->key, loc->warehouse_id, a->min_mlid,
+				 a->mlres, 0.0,
+				 psprintf("open move lines reserve %.15g but no quant exists for this key", a->mlres));
+}
+
+/* Emits kind 8 for one (warehouse, product) pair when outgoing demand exceeds on hand plus incoming. */
+static void
+emit_oversell(ScanOut *so, const PairAgg *w, const int32 *wh_ids, const int32 *wh_views)
+{
+	QKey		k;
+	int			wi = (int) (w->key >> 32);
+	const CfProd *prod;
+	char		b1[32], b2[32], b3[32];
+
+	memset(&k, 0, sizeof(k));
+	k.product = (int32) (uint32) w->key;
+	prod = cf_prod(k.product);
+	if (w->out <= 0.0 || !(prod->flags & PROD_STORABLE))
+		return;
+	if (w->qty + w->in - w->out >= 0.0 || cf_cmp(w->qty + w->in - w->out, 0.0, prod->rounding) >= 0)
+		return;
+	k.location = wh_views[wi];
+	emit_row(so, "oversell_risk", "warning", &k, wh_ids[wi], 0, w->out, w->qty + w->in,
+			 psprintf("open outgoing demand %s exceeds on hand %s plus incoming %s",
+					  cf_g(w->out, b1), cf_g(w->qty, b2), cf_g(w->in, b3)));
+}
+
+/* Starts an empty aggregate for key k. */
+static inline void
+qagg_init(QAgg *a)
+{
+	a->n = 0;
+	a->min_qid = a->min_mlid = 0;
+	a->qty = a->res = a->mlres = 0.0;
+	a->has_ml = false;
+}
+
+/*
+ * Aggregates partition p: keys (quants and open lines) and the on-hand,
+ * incoming and outgoing quantities of its (warehouse, product) pairs, then
+ * emits their conflicts.  Allocates in cxt, which the caller resets.
+ */
+static void
+part_aggregate(ScanOut *so, const Parts *ps, int p, MemoryContext cxt,
+			   const int *loc_wh_first, const int *loc_wh, const int32 *wh_ids, const int32 *wh_views)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	qagg_hash  *keys = qagg_create(cxt, Max(ps->nkeys[p], 16), NULL);
+	pairagg_hash *whprod = pairagg_create(cxt, Max(ps->nmoves[p], 16), NULL);
+
+	for (const PChunk *c = ps->head[p]; c; c = c->next)
+		for (int i = 0; i < c->n; i++)
+		{
+			const PRec *r = &c->r[i];
+			bool		found;
+
+			if (r->kind == PR_MOVE)
+			{
+				PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) r->key.location << 32) | (uint32) r->key.product, &found);
+
+				if (!found)
+					w->qty = w->in = w->out = 0.0;
+				w->in += r->a;
+				w->out += r->b;
+			}
+			else if (r->kind == PR_QUANT)
+			{
+				QAgg	   *a = qagg_insert(keys, r->key, &found);
+				int32		l = r->key.location;
+
+				if (!found)
+					qagg_init(a);
+				a->n++;
+				if (a->min_qid == 0 || r->id < a->min_qid)
+					a->min_qid = r->id;
+				a->qty += r->a;
+				a->res += r->b;
+				/* only pairs with to-do moves, all seen before the quants, can be at risk */
+				if (whprod->members > 0 && l >= 0 && l <= cf.max_loc)
+					for (int j = loc_wh_first[l]; j < loc_wh_first[l + 1]; j++)
+					{
+						PairAgg    *w = pairagg_lookup(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) r->key.product);
+
+						if (w)
+							w->qty += r->a;
+					}
+			}
+			else
+			{
+				QAgg	   *a = qagg_insert(keys, r->key, &found);
+
+				if (!found)
+					qagg_init(a);
+				a->has_ml = true;
+				a->mlres += r->a;
+				if (a->min_mlid == 0 || r->id < a->min_mlid)
+					a->min_mlid = r->id;
+			}
+		}
+
+	{
+		qagg_iterator it;
+		QAgg	   *a;
+
+		qagg_start_iterate(keys, &it);
+		while ((a = qagg_iterate(keys, &it)) != NULL)
+			emit_key_conflicts(so, a);
+	}
+	{
+		pairagg_iterator it;
+		PairAgg    *w;
+
+		pairagg_start_iterate(whprod, &it);
+		while ((w = pairagg_iterate(whprod, &it)) != NULL)
+			emit_oversell(so, w, wh_ids, wh_views);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Emits kind 9 for an open move whose quantity differs from the sum of its lines. */
+static void
+emit_move_mismatch(ScanOut *so, const MoveAgg *m)
+{
+	double		r = (m->uom > 0 && m->uom <= cf.max_uom && cf.uoms[m->uom].known)
+		? cf.uoms[m->uom].rounding : 0.01;
+	QKey		k;
+	char		b1[32], b2[32];
+
+	if (cf_cmp(m->qty, m->mlqty, r) == 0)
+		return;
+	memset(&k, 0, sizeof(k));
+	k.product = m->product;
+	k.location = m->location;
+	emit_row(so, "move_quantity_mismatch", "error", &k, cf_loc(m->location)->warehouse_id, m->id,
+			 m->mlqty, m->qty,
+			 psprintf("move quantity %s but its move lines sum to %s", cf_g(m->qty, b1), cf_g(m->mlqty, b2)));
 }
 
 /* Row estimate of relid from pg_class (at least 1024). */
@@ -999,10 +1343,9 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 	const RfOdoo *o;
 	MemoryContext work, old;
 	ScanOut		so;
-	qagg_hash  *keys;
-	moveagg_hash *moves;
+	Parts	   *ps;
+	MoveTab		moves;
 	pairagg_hash *serials;
-	pairagg_hash *whprod;
 	int			nwh = 0;
 	int32	   *wh_ids = NULL;
 	int32	   *wh_views = NULL;
@@ -1073,18 +1416,17 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		loc_wh_first[cf.max_loc + 1] = total;
 	}
 
-	/* size the hash tables from the planner's row estimates: no regrowth */
-	keys = qagg_create(work, cf_estimate(o->rel[RF_STOCK_QUANT]) + cf_estimate(o->rel[RF_STOCK_MOVE_LINE]) / 4, NULL);
-	moves = moveagg_create(work, cf_estimate(o->rel[RF_STOCK_MOVE]) / 2, NULL);
+	/* size the move table from the planner's row estimate: no regrowth */
+	movetab_init(&moves, cf_estimate(o->rel[RF_STOCK_MOVE]));
 	serials = pairagg_create(work, 256, NULL);
-	whprod = pairagg_create(work, cf_estimate(o->rel[RF_STOCK_MOVE]) / 2, NULL);
+	ps = palloc0(sizeof(Parts));
+	ps->cxt = AllocSetContextCreate(work, "retailflow conflict partitions", 0, 64 * 1024, 8 * 1024 * 1024);
 
 	/* stock_move: open moves (quantity check), to-do moves (in/out per warehouse) */
 	scan = scan_open(o->rel[RF_STOCK_MOVE], &rel, &slot);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		int32		src, dst, product;
-		bool		found;
 
 		if ((++n & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -1093,7 +1435,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			continue;
 		product = RfSlotInt(slot, cf.m_product);
 		{
-			MoveAgg    *m = moveagg_insert(moves, RfSlotInt(slot, cf.m_id), &found);
+			MoveAgg    *m = movetab_insert(&moves, RfSlotInt(slot, cf.m_id));
 
 			m->product = product;
 			m->location = RfSlotInt(slot, cf.m_location);
@@ -1120,13 +1462,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 				for (int d = df; d < dl; d++)
 					inside |= loc_wh[d] == loc_wh[j];
 				if (!inside)
-				{
-					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) product, &found);
-
-					if (!found)
-						w->qty = w->in = w->out = 0.0;
-					w->out += pq;
-				}
+					part_add_move(ps, product, loc_wh[j], pq, true);
 			}
 			for (int d = df; d < dl; d++)
 			{
@@ -1135,13 +1471,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 				for (int j = sf; j < sl; j++)
 					inside |= loc_wh[d] == loc_wh[j];
 				if (!inside)
-				{
-					PairAgg    *w = pairagg_insert(whprod, ((uint64) (uint32) loc_wh[d] << 32) | (uint32) product, &found);
-
-					if (!found)
-						w->qty = w->in = w->out = 0.0;
-					w->in += pq;
-				}
+					part_add_move(ps, product, loc_wh[d], pq, false);
 			}
 		}
 	}
@@ -1152,7 +1482,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		QKey		k;
-		QAgg	   *a;
+		PRec	   *r;
 		bool		found;
 		double		qty, res;
 		int32		qid;
@@ -1171,19 +1501,11 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		qty = RfSlotNum(slot, cf.q_quantity);
 		res = RfSlotNum(slot, cf.q_reserved);
 		qid = RfSlotInt(slot, cf.q_id);
-		a = qagg_insert(keys, k, &found);
-		if (!found)
-		{
-			a->n = 0;
-			a->min_qid = a->min_mlid = 0;
-			a->qty = a->res = a->mlres = 0.0;
-			a->has_ml = false;
-		}
-		a->n++;
-		if (a->min_qid == 0 || qid < a->min_qid)
-			a->min_qid = qid;
-		a->qty += qty;
-		a->res += res;
+		r = part_add(ps, k.product, PR_QUANT);
+		r->key = k;
+		r->id = qid;
+		r->a = qty;
+		r->b = res;
 
 		loc = cf_loc(k.location);
 		prod = cf_prod(k.product);
@@ -1211,15 +1533,6 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			if (cf_cmp(qty, 0.0, prod->rounding) != 0)
 				s->n++;
 		}
-		if (k.location >= 0 && k.location <= cf.max_loc)
-			for (int j = loc_wh_first[k.location]; j < loc_wh_first[k.location + 1]; j++)
-			{
-				/* only pairs with to-do moves can be at risk */
-				PairAgg    *w = pairagg_lookup(whprod, ((uint64) (uint32) loc_wh[j] << 32) | (uint32) k.product);
-
-				if (w)
-					w->qty += qty;
-			}
 	}
 	scan_close(scan, rel, slot);
 
@@ -1233,7 +1546,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			CHECK_FOR_INTERRUPTS();
 		slot_getsomeattrs(slot, cf.l_max);
 		if (!slot->tts_isnull[cf.l_move - 1] &&
-			(m = moveagg_lookup(moves, RfSlotInt(slot, cf.l_move))) != NULL)
+			(m = movetab_lookup(&moves, RfSlotInt(slot, cf.l_move))) != NULL)
 		{
 			int32		lu = RfSlotInt(slot, cf.l_uom);
 			double		q = RfSlotNum(slot, cf.l_qty);
@@ -1246,8 +1559,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		if (cf_state_open(slot, cf.l_state))
 		{
 			QKey		k;
-			QAgg	   *a;
-			bool		found;
+			PRec	   *r;
 			int32		id = RfSlotInt(slot, cf.l_id);
 
 			memset(&k, 0, sizeof(k));
@@ -1256,57 +1568,24 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			k.lot = RfSlotInt(slot, cf.l_lot);
 			k.package = RfSlotInt(slot, cf.l_package);
 			k.owner = RfSlotInt(slot, cf.l_owner);
-			a = qagg_insert(keys, k, &found);
-			if (!found)
-			{
-				a->n = 0;
-				a->min_qid = a->min_mlid = 0;
-				a->qty = a->res = a->mlres = 0.0;
-				a->has_ml = false;
-			}
-			a->has_ml = true;
-			a->mlres += RfSlotNum(slot, cf.l_qty_uom);
-			if (a->min_mlid == 0 || id < a->min_mlid)
-				a->min_mlid = id;
+			r = part_add(ps, k.product, PR_LINE);
+			r->key = k;
+			r->id = id;
+			r->a = RfSlotNum(slot, cf.l_qty_uom);
+			r->b = 0.0;
 		}
 	}
 	scan_close(scan, rel, slot);
 
-	/* per key: kinds 1, 3, 4, 5, 6 */
+	/* per partition: kinds 1, 3, 4, 5, 6 and 8 */
 	{
-		qagg_iterator it;
-		QAgg	   *a;
+		MemoryContext pcxt = AllocSetContextCreate(work, "retailflow conflict partition", ALLOCSET_DEFAULT_SIZES);
 
-		qagg_start_iterate(keys, &it);
-		while ((a = qagg_iterate(keys, &it)) != NULL)
+		for (int p = 0; p < NPARTS; p++)
 		{
-			const CfLoc *loc = cf_loc(a->key.location);
-			const CfProd *prod = cf_prod(a->key.product);
-			double		r = prod->rounding;
-			bool		bypass = (loc->flags & LOC_BYPASS) != 0;
-
-			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
-				continue;
-			if (a->min_qid != 0)
-			{
-				if (!bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->res, a->mlres, r) != 0)
-					emit_row(&so, "reservation_mismatch", "error", &a->key, loc->warehouse_id, a->min_qid,
-							 a->mlres, a->res,
-							 psprintf("quants reserve %.15g but open move lines reserve %.15g", a->res, a->mlres));
-				if (!bypass && cf_cmp(a->res, a->qty, r) > 0 && cf_cmp(a->res, 0.0, r) > 0)
-					emit_row(&so, "over_reservation", "error", &a->key, loc->warehouse_id, a->min_qid,
-							 a->qty, a->res, psprintf("%.15g reserved but only %.15g on hand", a->res, a->qty));
-				if ((loc->flags & LOC_INTERNAL) && cf_cmp(a->qty, 0.0, r) < 0)
-					emit_row(&so, "negative_stock", "error", &a->key, loc->warehouse_id, a->min_qid,
-							 0.0, a->qty, psprintf("%.15g on hand in an internal location", a->qty));
-				if (a->n > 1)
-					emit_row(&so, "duplicate_quant", "warning", &a->key, loc->warehouse_id, a->min_qid,
-							 1.0, a->n, psprintf("%d quants share this key", a->n));
-			}
-			else if (a->has_ml && !bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->mlres, 0.0, r) > 0)
-				emit_row(&so, "reservation_without_quant", "error", &a->key, loc->warehouse_id, a->min_mlid,
-						 a->mlres, 0.0,
-						 psprintf("open move lines reserve %.15g but no quant exists for this key", a->mlres));
+			CHECK_FOR_INTERRUPTS();
+			part_aggregate(&so, ps, p, pcxt, loc_wh_first, loc_wh, wh_ids, wh_views);
+			MemoryContextReset(pcxt);
 		}
 	}
 
@@ -1335,53 +1614,17 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* kind 8: oversell risk per warehouse and product */
-	{
-		pairagg_iterator it;
-		PairAgg    *w;
-
-		pairagg_start_iterate(whprod, &it);
-		while ((w = pairagg_iterate(whprod, &it)) != NULL)
-		{
-			QKey		k;
-			int			wi = (int) (w->key >> 32);
-			const CfProd *prod;
-
-			memset(&k, 0, sizeof(k));
-			k.product = (int32) (uint32) w->key;
-			prod = cf_prod(k.product);
-			if (w->out <= 0.0 || !(prod->flags & PROD_STORABLE))
-				continue;
-			if (cf_cmp(w->qty + w->in - w->out, 0.0, prod->rounding) >= 0)
-				continue;
-			k.location = wh_views[wi];
-			emit_row(&so, "oversell_risk", "warning", &k, wh_ids[wi], 0, w->out, w->qty + w->in,
-					 psprintf("open outgoing demand %.15g exceeds on hand %.15g plus incoming %.15g",
-							  w->out, w->qty, w->in));
-		}
-	}
-
 	/* kind 9: move quantity vs its lines */
 	{
 		moveagg_iterator it;
 		MoveAgg    *m;
 
-		moveagg_start_iterate(moves, &it);
-		while ((m = moveagg_iterate(moves, &it)) != NULL)
-		{
-			double		r = (m->uom > 0 && m->uom <= cf.max_uom && cf.uoms[m->uom].known)
-				? cf.uoms[m->uom].rounding : 0.01;
-			QKey		k;
-
-			if (cf_cmp(m->qty, m->mlqty, r) == 0)
-				continue;
-			memset(&k, 0, sizeof(k));
-			k.product = m->product;
-			k.location = m->location;
-			emit_row(&so, "move_quantity_mismatch", "error", &k, cf_loc(m->location)->warehouse_id, m->id,
-					 m->mlqty, m->qty,
-					 psprintf("move quantity %.15g but its move lines sum to %.15g", m->qty, m->mlqty));
-		}
+		for (int32 id = 0; id < moves.cap; id++)
+			if (moves.dense[id].status)
+				emit_move_mismatch(&so, &moves.dense[id]);
+		moveagg_start_iterate(moves.sparse, &it);
+		while ((m = moveagg_iterate(moves.sparse, &it)) != NULL)
+			emit_move_mismatch(&so, m);
 	}
 
 	MemoryContextSwitchTo(old);

@@ -97,8 +97,8 @@ RfFloatRound(double value, double rounding)
 	if (rounding <= 0.0 || value == 0.0)
 		return rounding <= 0.0 ? value : 0.0;
 	normalized = value / rounding;
-	/* Odoo's 2 ** (log2(|x|) - 52), i.e. |x| * 2^-52, without pow/log2 */
-	epsilon = ldexp(fabs(normalized), -52);
+	/* Odoo's 2 ** (log2(|x|) - 52), i.e. |x| * 2^-52, without pow/log2; a power-of-two product is exact, as ldexp */
+	epsilon = fabs(normalized) * 0x1p-52;
 	normalized += copysign(epsilon, normalized);
 	/* Python's round() ties to even, as nearbyint() does by default */
 	return nearbyint(normalized) * rounding;
@@ -121,6 +121,8 @@ RfFloatCompare(double a, double b, double rounding)
 {
 	double		delta;
 
+	if (a == b)
+		return 0;				/* equal values round equally: delta 0 */
 	a = RfFloatRound(a, rounding);
 	b = RfFloatRound(b, rounding);
 	delta = a - b;

@@ -88,11 +88,13 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
  SELECT 'product.product' AS model, c.product_id AS record_id, format('product %s', c.product_id) AS reference,
         NULL::timestamptz AS since, NULL::integer AS user_id, NULL::integer AS team_id,
         NULL::integer AS company_id, min(c.warehouse_id) AS warehouse_id,
-        string_agg(c.detail, '; ' ORDER BY c.warehouse_id) AS reason,
-        jsonb_build_object('product_id', c.product_id,
-                           'warehouses', jsonb_agg(c.warehouse_id ORDER BY c.warehouse_id)) AS data,
+        string_agg(c.detail, '; ') AS reason,
+        jsonb_build_object('product_id', c.product_id, 'warehouses', jsonb_agg(c.warehouse_id)) AS data,
         NULL::text AS severity
- FROM retailflow.conflicts_for_checks() c WHERE c.kind = 'oversell_risk'
+ -- aggregated in the subquery's order (one sort, instead of one per product for ORDER BY in the aggregates)
+ FROM (SELECT c.product_id, c.warehouse_id, c.detail
+       FROM retailflow.conflicts_for_checks() c WHERE c.kind = 'oversell_risk'
+       ORDER BY c.product_id, c.warehouse_id OFFSET 0) c
  GROUP BY c.product_id
 $q$);
 
