@@ -14,17 +14,19 @@
 #      the best run is the one least disturbed by other load);
 #   3. the same writes in a server-side plpgsql loop, best of 9 interleaved
 #      runs per mode: the triggers' CPU cost per write.
-# Not part of test/run.  Usage: bash bench/conflicts.sh [--quick] [--seconds N] [--rounds N]
+# Not part of test/run.  Usage: bash bench/conflicts.sh [--quick] [--scan-only] [--seconds N] [--rounds N]
+#   --scan-only: part 1 only
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/test/lib.sh"
 
-GEN="100, 50000, 1000000, 200000"; SECS=5; CLIENTS=1; ROUNDS=7
+GEN="100, 50000, 1000000, 200000"; SECS=5; CLIENTS=1; ROUNDS=7; SCAN_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) GEN="20, 5000, 100000, 20000"; SECS=5; shift;;
     --seconds) SECS=$2; shift 2;;
     --rounds) ROUNDS=$2; shift 2;;
+    --scan-only) SCAN_ONLY=1; shift;;
     *) rf_die "unknown option $1";;
   esac
 done
@@ -74,6 +76,8 @@ printf '%-52s %10s  %s\n' "retailflow.reservation_conflicts() (C)" "$t_rf" "$r_r
 printf '%-52s %10s  %s\n' "plain SQL, same conflicts (best of jit on/off)" "$t_sql" "$r_sql"
 awk -v a="$t_sql" -v b="$t_rf" 'BEGIN{printf "scan speed-up: %.2fx\n", a/b}'
 [ "$r_rf" = "$r_sql" ] && echo "scan results identical" || echo "WARNING: scan results differ"
+
+[ "$SCAN_ONLY" = 1 ] && exit 0
 
 # ---- 2. trigger overhead
 # quants with a free unit in internal locations, each with an open confirmed move of the product from there
