@@ -11,8 +11,8 @@
  *	                                          REPEATABLE READ reservations
  *	                                          conflict (40001)
  *	    retailflow.reservation_conflicts()    the full scan of Odoo's stock
- *	                                          invariants, read from the heap with
- *	                                          hash aggregates
+ *	                                          invariants, read from the heap and
+ *	                                          aggregated in partitions by product
  *	  and a small per-backend cache of locations, products and UoMs (relcache
  *	  invalidation from the statement triggers of odoo_catalog.c marks it stale).
  */
@@ -1185,7 +1185,7 @@ emit_oversell(ScanOut *so, const PairAgg *w, const int32 *wh_ids, const int32 *w
 					  cf_g(w->out, b1), cf_g(w->qty, b2), cf_g(w->in, b3)));
 }
 
-/* Starts an empty aggregate for key k. */
+/* Zeroes the sums of a new aggregate (qagg_insert set its key). */
 static inline void
 qagg_init(QAgg *a)
 {
