@@ -187,6 +187,21 @@ SELECT kind, count(*) FROM retailflow.reservation_conflicts() GROUP BY 1 ORDER B
 SELECT state, quantity::float8 FROM stock_move_line WHERE product_id = :p9;
 SELECT count(*) AS "no diff" FROM c_diff;
 
+-- fractional quantities, and a move whose id lies far beyond the table's size (the scan keeps
+-- such moves apart from its array indexed by move id): C and SQL agree, detail text included
+SELECT rft.product('PF') AS pf \gset
+SELECT rft.quant(:pf, :bin1, -0.5, 0) AS qf \gset
+SELECT rft.move(:pf, :stock, :customers, 2.5, 'partially_available') AS mf \gset
+UPDATE stock_move SET id = 50000000, quantity = 2.5 WHERE id = :mf;
+SELECT ml(50000000, 1.25, 'partially_available') IS NOT NULL AS line;
+SELECT kind, record_id = 50000000 AS big_move, expected::float8, actual::float8, detail
+FROM retailflow.reservation_conflicts() WHERE product_id = :pf ORDER BY kind;
+SELECT count(*) AS "no diff" FROM c_diff;
+SELECT count(*) AS "same detail" FROM (
+    SELECT kind, location_id, record_id, detail FROM retailflow.reservation_conflicts() WHERE product_id = :pf
+    EXCEPT ALL
+    SELECT kind, location_id, record_id, detail FROM retailflow.reservation_conflicts_sql() WHERE product_id = :pf) d;
+
 -- bad input
 SELECT rft.err('SELECT * FROM retailflow.repair_reservations(NULL)');
 SELECT rft.err('SELECT retailflow.conflict_check_trigger()');
