@@ -208,6 +208,25 @@ SELECT * FROM retailflow.kpi_webhook_delivery('2024-06-01', '2024-07-01');
 SELECT rft.err('SELECT * FROM retailflow.kpi_order_release(NULL, ''2024-07-01'')');
 SELECT rft.err('SELECT * FROM retailflow.kpi_exceptions(''2024-07-01'', ''2024-06-01'')');
 
+-- retention: closed exceptions and exception_log rows older than the cutoff go,
+-- at most a batch of each per call; open exceptions stay whatever their age
+INSERT INTO retailflow.exception_log (kind, severity, model, detail, source, occurred_at)
+VALUES ('test', 'info', 'stock.quant', 'old 1', 'manual', '2023-01-01'),
+       ('test', 'info', 'stock.quant', 'old 2', 'manual', '2023-01-02');
+SHOW retailflow.exception_retention;
+SELECT retailflow.purge_exceptions(1) AS "180 days, batch 1";
+SELECT detail FROM retailflow.exception_log WHERE kind = 'test';
+SELECT count(*) AS open_before FROM retailflow.exceptions \gset
+SELECT kind, closed_at FROM retailflow.exception WHERE closed_at IS NOT NULL ORDER BY id;
+SELECT retailflow.purge_exceptions(older_than => '10 minutes') AS "closed before 12:20, and old 2";
+SELECT kind, closed_at FROM retailflow.exception WHERE closed_at IS NOT NULL ORDER BY id;
+SELECT count(*) = :open_before AS "open ones kept" FROM retailflow.exceptions;
+SELECT count(*) AS "old log rows" FROM retailflow.exception_log WHERE kind = 'test';
+SELECT rft.err('SELECT retailflow.purge_exceptions(0)');
+SELECT rft.err('SELECT retailflow.purge_exceptions(NULL)');
+SELECT rft.err('SELECT retailflow.purge_exceptions(10, ''-1 day'')');
+ALTER SYSTEM SET retailflow.exception_retention = 'banana';
+
 -- a broken check is reported and does not stop the others; a check whose
 -- tables are missing is skipped
 INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, query)

@@ -28,6 +28,7 @@ static char *rf_check_intervals = NULL;
 static char *rf_order_sla = NULL;
 static char *rf_partial_delivery_age = NULL;
 static char *rf_return_stall = NULL;
+static char *rf_exception_retention = NULL;
 
 /* GUC check hook: the value must parse as a positive interval (without throwing). */
 static bool
@@ -65,6 +66,15 @@ rf_check_interval_guc(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+/* GUC check hook: empty (keep forever) or a positive interval. */
+static bool
+rf_check_retention_guc(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	return rf_check_interval_guc(newval, extra, source);
 }
 
 /* GUC check hook: empty, or a timestamp with time zone (without throwing). */
@@ -124,6 +134,11 @@ ExceptionsInit(void)
 							   "Time after a return's receipt within which its refund must be posted.",
 							   NULL, &rf_return_stall, "7 days", PGC_SUSET, 0,
 							   rf_check_interval_guc, NULL, NULL);
+	DefineCustomStringVariable("retailflow.exception_retention",
+							   "How long closed exceptions and exception_log rows are kept.",
+							   "Worker 0 removes older ones in batches. Empty keeps them forever.",
+							   &rf_exception_retention, "180 days", PGC_SIGHUP, 0,
+							   rf_check_retention_guc, NULL, NULL);
 }
 
 /*

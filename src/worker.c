@@ -807,6 +807,7 @@ RfWebhookWorkerMain(Datum arg)
 	TimestampTz last_claim = 0;
 	TimestampTz last_drop_check = 0;
 	TimestampTz last_retention = 0;
+	TimestampTz last_exception_purge = 0;
 	TimestampTz last_schedule = 0;
 	uint32		seen_wakeups = 0;
 	bool		more = true;
@@ -939,6 +940,11 @@ RfWebhookWorkerMain(Datum arg)
 		{
 			last_retention = now;
 			run_retention();
+		}
+		if (my_index == 0 && TimestampDifferenceExceeds(last_exception_purge, now, 10000))
+		{
+			last_exception_purge = now;
+			run_scheduled("retailflow: exception retention", "SELECT retailflow.purge_exceptions(5000)");
 		}
 
 		if (my_index == 0)

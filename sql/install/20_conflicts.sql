@@ -32,6 +32,7 @@ COMMENT ON TABLE retailflow.exception_log IS
   'Exceptions retailflow noticed (reservation conflicts, repairs, ...): what, when, which transaction and role';
 CREATE INDEX exception_log_kind_idx ON retailflow.exception_log (kind, occurred_at);
 CREATE INDEX exception_log_product_idx ON retailflow.exception_log (product_id, location_id);
+CREATE INDEX exception_log_occurred_idx ON retailflow.exception_log (occurred_at);
 REVOKE ALL ON TABLE retailflow.exception_log FROM PUBLIC;
 
 -- Guard rows: in block mode every statement that leaves a reservation (or a

@@ -83,6 +83,8 @@ COMMENT ON TABLE retailflow.exception IS
 CREATE UNIQUE INDEX exception_open_key ON retailflow.exception (kind, model, record_id)
     WHERE closed_at IS NULL;
 CREATE INDEX exception_opened_idx ON retailflow.exception (opened_at);
+-- retention removes the oldest closed exceptions first
+CREATE INDEX exception_closed_idx ON retailflow.exception (closed_at) WHERE closed_at IS NOT NULL;
 
 CREATE VIEW retailflow.exceptions AS
 SELECT e.id, e.kind, e.severity, e.model, e.record_id, e.reference, e.since,
@@ -412,6 +414,49 @@ REVOKE ALL ON FUNCTION retailflow.run_check(text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.run_checks(text[], timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.run_due_checks(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.exception_ack(bigint, text, integer, text) FROM PUBLIC;
+
+-- Removes closed exceptions and exception_log rows older than the retention
+-- (retailflow.exception_retention, or older_than), at most batch rows of each.
+CREATE FUNCTION retailflow.purge_exceptions(batch integer DEFAULT 5000, older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keep   interval;
+    cutoff timestamptz;
+    n      bigint;
+    m      bigint;
+BEGIN
+    IF batch IS NULL OR batch < 1 THEN
+        RAISE EXCEPTION 'batch must be a positive number of rows' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('The batch given was %s.', coalesce(batch::text, 'NULL')),
+            HINT = 'Worker 0 uses batches of 5000 rows.';
+    END IF;
+    IF older_than IS NOT NULL AND older_than <= interval '0' THEN
+        RAISE EXCEPTION 'older_than must be a positive interval' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('The interval given was %s.', older_than),
+            HINT = 'Give NULL to use retailflow.exception_retention.';
+    END IF;
+    keep := coalesce(older_than, nullif(current_setting('retailflow.exception_retention'), '')::interval);
+    IF keep IS NULL THEN
+        RETURN 0;               -- retention off: history is kept forever
+    END IF;
+    cutoff := retailflow.now() - keep;
+    DELETE FROM retailflow.exception e
+     WHERE e.id IN (SELECT x.id FROM retailflow.exception x
+                    WHERE x.closed_at < cutoff ORDER BY x.closed_at LIMIT batch);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM retailflow.exception_log l
+     WHERE l.id IN (SELECT x.id FROM retailflow.exception_log x
+                    WHERE x.occurred_at < cutoff ORDER BY x.occurred_at LIMIT batch);
+    GET DIAGNOSTICS m = ROW_COUNT;
+    RETURN n + m;
+END
+$$;
+COMMENT ON FUNCTION retailflow.purge_exceptions(integer, interval) IS
+  'Removes up to batch closed exceptions and up to batch exception_log rows older than retailflow.exception_retention (or older_than); returns how many';
+REVOKE ALL ON FUNCTION retailflow.purge_exceptions(integer, interval) FROM PUBLIC;
 
 -- SQL text with {odoo} replaced by the quoted schema of Odoo's tables.
 CREATE FUNCTION retailflow.odoo_sql(sql text)

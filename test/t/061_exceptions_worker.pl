@@ -1,8 +1,8 @@
 # 061_exceptions_worker: the background worker runs the scheduled checks by
 # itself (no Odoo cron): it opens the exceptions a new late picking causes,
 # emits exception.opened through the outbox (delivered like any webhook
-# event), and closes the exception with exception.resolved once the picking
-# is done.
+# event), closes the exception with exception.resolved once the picking
+# is done, and removes closed history past retailflow.exception_retention.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -51,6 +51,21 @@ is(sq("SELECT count(*) FROM retailflow.exceptions WHERE record_id = $pick AND ki
 	'0', 'the exception left the open queue');
 is(sq("SELECT count(*) FROM retailflow.exception WHERE record_id = $pick AND kind = 'late_picking' AND close_reason = 'disappeared'"),
 	'1', 'and stays in the history as disappeared');
+
+# retention: the worker removes closed history older than retailflow.exception_retention
+# (here one hour), and keeps the rest of the history and the open queue
+$node->append_conf('postgresql.conf', "retailflow.exception_retention = '1 hour'");
+$node->reload;
+my $old = sq("INSERT INTO retailflow.exception (kind, model, record_id, reference, severity, reason,
+	suggested_action, opened_at, closed_at, close_reason)
+	VALUES ('late_picking', 'stock.picking', -1, 'OLD', 'low', 'old', 'none', now() - interval '3 hours',
+	        now() - interval '2 hours', 'resolved') RETURNING id");
+my $open = sq("SELECT count(*) FROM retailflow.exceptions");
+ok($node->poll_query_until('odoo', "SELECT count(*) = 0 FROM retailflow.exception WHERE id = $old"),
+	'the worker removed a closed exception older than the retention');
+is(sq("SELECT count(*) FROM retailflow.exception WHERE record_id = $pick AND kind = 'late_picking'"),
+	'1', 'the one closed a moment ago stays');
+is(sq("SELECT count(*) FROM retailflow.exceptions"), $open, 'the open queue is untouched');
 like(slurp_file($node->logfile), qr/^((?!scheduled job).)*$/s, 'no scheduled job failed');
 
 $node->stop;
