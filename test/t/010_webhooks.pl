@@ -16,7 +16,7 @@ use Time::HiRes qw(time sleep);
 use IPC::Run;
 use RfTest;
 
-$PostgreSQL::Test::Utils::timeout_default = 40;
+$PostgreSQL::Test::Utils::timeout_default = $ENV{PG_TEST_TIMEOUT_DEFAULT} // 40;
 
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $log = "$PostgreSQL::Test::Utils::tmp_check/receiver.jsonl";
