@@ -807,7 +807,6 @@ RfWebhookWorkerMain(Datum arg)
 	TimestampTz last_claim = 0;
 	TimestampTz last_drop_check = 0;
 	TimestampTz last_retention = 0;
-	TimestampTz last_exception_purge = 0;
 	TimestampTz last_schedule = 0;
 	uint32		seen_wakeups = 0;
 	bool		more = true;
@@ -935,15 +934,12 @@ RfWebhookWorkerMain(Datum arg)
 				record_results(results, 0, refused, nrefused);
 		}
 
-		if (my_index == 0 && rf_retention >= 0 &&
-			TimestampDifferenceExceeds(last_retention, now, 10000))
+		/* worker 0, every 10 s: retention of delivered events and of exception history */
+		if (my_index == 0 && TimestampDifferenceExceeds(last_retention, now, 10000))
 		{
 			last_retention = now;
-			run_retention();
-		}
-		if (my_index == 0 && TimestampDifferenceExceeds(last_exception_purge, now, 10000))
-		{
-			last_exception_purge = now;
+			if (rf_retention >= 0)
+				run_retention();
 			run_scheduled("retailflow: exception retention", "SELECT retailflow.purge_exceptions(5000)");
 		}
 

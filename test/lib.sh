@@ -86,3 +86,32 @@ rf_cluster_stop() {
   [ -f "$2/postmaster.pid" ] && rf_as_pg "$1/pg_ctl" -D "$2" -m fast -w -t 60 stop >/dev/null 2>&1
   return 0
 }
+
+# rf_test_inputs ROOT RUN: copies the test inputs to RUN/src (owned by the
+# postgres user, with RUN/out for results) and sets PGXS_DIR, PG_REGRESS,
+# PG_ISO and RF_SHARED_ODOO: the real Odoo databases of ../shared/odoo, which
+# are optional (RF_SHARED_ODOO may point elsewhere).
+rf_test_inputs() {
+  local root=$1 run=$2
+  PGXS_DIR=$(dirname "$("$RF_SYS_BIN/pg_config" --pgxs)")/..
+  PG_REGRESS="$PGXS_DIR/test/regress/pg_regress"
+  PG_ISO="$PGXS_DIR/test/isolation/pg_isolation_regress"
+  mkdir -p "$run/src" "$run/out" "$run/tap"
+  cp -a "$root/sql" "$root/expected" "$root/test" "$root/bench" "$root/docs" "$root/monitoring" "$run/src/"
+  [ "$(id -u)" = 0 ] && chown -R postgres "$run/src" "$run/out" "$run/tap"
+  RF_SHARED_ODOO=${RF_SHARED_ODOO:-}
+  [ -z "$RF_SHARED_ODOO" ] && [ -d "$root/../shared/odoo" ] && RF_SHARED_ODOO=$(cd "$root/../shared/odoo" && pwd)
+  export RF_SHARED_ODOO
+  return 0
+}
+
+# rf_prove RUN NAME [VAR=value...]: runs the TAP test test/t/NAME.pl from
+# RUN/src (after rf_test_inputs) with the extra environment given; its output
+# goes to RUN/tap-NAME.log; returns prove's status.
+rf_prove() {
+  local run=$1 n=$2; shift 2
+  mkdir -p "$run/tap/$n"; [ "$(id -u)" = 0 ] && chown postgres "$run/tap/$n"
+  (cd "$run/src" && rf_as_pg env TESTDIR="$run/tap/$n" PG_REGRESS="$PG_REGRESS" \
+      RF_SRC="$run/src" RF_SHARED_ODOO="$RF_SHARED_ODOO" "$@" \
+      prove -v -I "$PGXS_DIR/test/perl" -I test/t "test/t/$n.pl") > "$run/tap-$n.log" 2>&1
+}
