@@ -431,6 +431,7 @@ static void
 ap_ensure_rules(const RfOdoo *o)
 {
 	LocalTransactionId lxid = MyProc->lxid;
+	RfRunAs		ra;
 
 	AcceptInvalidationMessages();
 	if (!ap_initialized)
@@ -471,7 +472,7 @@ ap_ensure_rules(const RfOdoo *o)
 		memset(ap.rules, 0, sizeof(ap.rules));
 		memset(ap.nrules, 0, sizeof(ap.nrules));
 		memset(ap.need, 0, sizeof(ap.need));
-		SPI_connect();
+		RfOdooSpiConnect(&ra);
 		PG_TRY();
 		{
 			ap_load_rules(nsp);
@@ -482,7 +483,7 @@ ap_ensure_rules(const RfOdoo *o)
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
-		SPI_finish();
+		RfOdooSpiFinish(&ra);
 		ap.loaded_lxid = lxid;
 		ap.txonly = (ap.inval_lxid == lxid);
 	}
@@ -779,6 +780,7 @@ static void
 ap_ensure_products(const RfOdoo *o)
 {
 	LocalTransactionId lxid = MyProc->lxid;
+	RfRunAs		ra;
 
 	if (!ap.prod_stale && ap.prod_txonly && ap.prod_loaded_lxid != lxid)
 		ap.prod_stale = true;
@@ -792,7 +794,7 @@ ap_ensure_products(const RfOdoo *o)
 	MemoryContextReset(ap.prod_cxt);
 	ap.prods = NULL;
 	ap.costs = NULL;
-	SPI_connect();
+	RfOdooSpiConnect(&ra);
 	PG_TRY();
 	{
 		ap_load_products(o, quote_identifier(get_namespace_name(o->nsp)));
@@ -803,7 +805,7 @@ ap_ensure_products(const RfOdoo *o)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	SPI_finish();
+	RfOdooSpiFinish(&ra);
 	ap.prod_loaded_lxid = lxid;
 	ap.prod_txonly = (ap.prod_inval_lxid == lxid);
 }
@@ -1002,6 +1004,7 @@ ap_read_sale_order(const RfOdoo *o, int32 record_id, ApFacts *f, int need)
 static bool
 ap_read_facts(const RfOdoo *o, ApDoc d, int32 record_id, ApFacts *f)
 {
+	RfRunAs		ra;
 	Datum		arg = Int32GetDatum(record_id);
 	bool		found;
 	MemoryContext outer = CurrentMemoryContext;
@@ -1024,7 +1027,7 @@ ap_read_facts(const RfOdoo *o, ApDoc d, int32 record_id, ApFacts *f)
 	if (d == AP_SALE_ORDER && ap_so_setup(o) &&
 		(!(need & AP_NEED_TAGS) || OidIsValid(ap.tag_idx)))
 		return ap_read_sale_order(o, record_id, f, need);
-	SPI_connect();
+	RfOdooSpiConnect(&ra);
 	if (SPI_execute_plan(ap_plan(o, d, 0, need), &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "retailflow: the %s facts query failed", ap_doc_names[d]);
 	found = SPI_processed == 1;
@@ -1068,7 +1071,7 @@ ap_read_facts(const RfOdoo *o, ApDoc d, int32 record_id, ApFacts *f)
 			f->has_margin = true;
 		}
 	}
-	SPI_finish();
+	RfOdooSpiFinish(&ra);
 	return found;
 }
 
@@ -1353,6 +1356,7 @@ rf_required_approvals_facts(PG_FUNCTION_ARGS)
 	int32		badcat;
 	bool		has;
 	MemoryContext outer = CurrentMemoryContext;
+	RfRunAs		ra;
 
 	ap_check_doc_arg(fcinfo);
 	d = ap_doc_from_text(PG_GETARG_TEXT_PP(0));
@@ -1368,7 +1372,7 @@ rf_required_approvals_facts(PG_FUNCTION_ARGS)
 
 	memset(&f, 0, sizeof(f));
 	f.applicable = true;
-	SPI_connect();
+	RfOdooSpiConnect(&ra);
 	if (SPI_execute_with_args(psprintf(
 									   "SELECT jsonb_typeof($1), "
 									   "(SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(CASE WHEN jsonb_typeof($1) = 'object' THEN $1 ELSE '{}' END) k "
@@ -1414,7 +1418,7 @@ rf_required_approvals_facts(PG_FUNCTION_ARGS)
 		f.has_risk = has;
 		MemoryContextSwitchTo(spicxt);
 	}
-	SPI_finish();
+	RfOdooSpiFinish(&ra);
 	if ((f.has_amount && f.amount < 0) || (f.has_disc && (f.disc < 0 || f.disc > 100)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1542,9 +1546,11 @@ ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched)
  * approved requests with one kept query.  Only a document that lacks an
  * approval (or has price-override line rules to check) goes to the SQL
  * function retailflow.approval_enforce_missing(), which names what is missing
- * and blocks or logs.  Like PostgreSQL's foreign-key triggers, it runs its
- * queries as the extension's owner (as the conflicts triggers do), with
- * every name and operator schema-qualified, instead of as SECURITY DEFINER.
+ * and blocks or logs.  The document's facts are read with the writer's own
+ * rights (run_as.c: a superuser reads them as the owner of Odoo's tables);
+ * only the approval requests are read, and the refusal or log written, as
+ * the extension's owner, by fixed schema-qualified SQL inside a
+ * security-restricted operation.
  */
 Datum
 rf_approval_enforce(PG_FUNCTION_ARGS)
@@ -1561,8 +1567,7 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 	bool		check_lines;
 	int32	   *matched;
 	int			nmatched = 0;
-	Oid			save_userid;
-	int			save_sec_context;
+	RfRunAs		ra;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
@@ -1584,18 +1589,11 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 	if (isnull)
 		return result;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(RfExtensionOwner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-
 	o = RfOdooRequire(ap_doc_tables(d));
 	ap_ensure_rules(o);
 	check_lines = d == AP_SALE_ORDER && ap.nrules[AP_SALE_ORDER_LINE] > 0;
 	if (!check_lines && ap.nrules[d] == 0)
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
 		return result;			/* no active rule: nothing can be missing */
-	}
 
 	/* the document's facts as they are now, this statement's change included */
 	CommandCounterIncrement();
@@ -1615,7 +1613,7 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 
 	if (nmatched > 0 || check_lines)
 	{
-		SPI_connect();
+		RfOwnSpiConnect(&ra);
 		if (check_lines || !ap_all_approved(d, record_id, matched, nmatched))
 		{
 			Oid			types[4] = {TEXTOID, INT4OID, INT4OID, TEXTOID};
@@ -1650,8 +1648,7 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 								 args, nulls, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "retailflow: the approvals enforcement query failed");
 		}
-		SPI_finish();
+		RfOwnSpiFinish(&ra);
 	}
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return result;
 }

@@ -51,7 +51,9 @@ typedef struct AdSlot
 	bool		has_entity_id;
 	int32		odoo_user_id;
 	bool		has_user;
-	NameData	role;
+	NameData	role;			/* the role the refusing session acted as */
+	char		appname[NAMEDATALEN];	/* its application_name */
+	int32		pid;			/* its backend pid */
 	char		action[64];
 	char		entity[64];
 	char		after[AD_AFTER_MAX];	/* jsonb text, or "" */
@@ -170,7 +172,9 @@ rf_audit_after_rollback(PG_FUNCTION_ARGS)
 					 errdetail("Rows queued past a rollback hold at most %zu bytes of json.", sizeof(s.after) - 1)));
 		strlcpy(s.after, j, sizeof(s.after));
 	}
-	namestrcpy(&s.role, GetUserNameFromId(GetSessionUserId(), false));
+	namestrcpy(&s.role, GetUserNameFromId(GetOuterUserId(), false));
+	strlcpy(s.appname, application_name ? application_name : "", sizeof(s.appname));
+	s.pid = MyProcPid;
 	s.at = GetCurrentTimestamp();
 	s.dboid = MyDatabaseId;
 
@@ -263,12 +267,12 @@ RfAuditDeferAppend(uint64 *seqs, uint64 *dropped)
 		v[4] = s->after[0] ? DirectFunctionCall1(jsonb_in, CStringGetDatum(s->after)) : (Datum) 0;
 		nulls[4] = s->after[0] ? ' ' : 'n';
 		v[5] = TimestampTzGetDatum(s->at);
-		/* the refusing session's role and time go into the row, since the worker writes it */
-		if (SPI_execute_with_args("SELECT retailflow.audit($1, $2, $3, NULL, "
-								  "coalesce($5, '{}'::jsonb) || jsonb_build_object('db_role', $7::text, 'at', $6), $4)",
-								  7, (Oid[]) {TEXTOID, TEXTOID, INT8OID, INT4OID, JSONBOID, TIMESTAMPTZOID, TEXTOID},
-								  (Datum[]) {v[0], v[1], v[2], v[3], v[4], v[5], CStringGetTextDatum(NameStr(s->role))},
-								  (char[]) {nulls[0], nulls[1], nulls[2], nulls[3], nulls[4], ' ', ' '},
+		/* the refusing session's role, application, pid and time go into the row, since the worker writes it */
+		if (SPI_execute_with_args("SELECT retailflow.audit_queued($1, $2, $3, $5, $4, $7::name, $8, $9, $6)",
+								  9, (Oid[]) {TEXTOID, TEXTOID, INT8OID, INT4OID, JSONBOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID},
+								  (Datum[]) {v[0], v[1], v[2], v[3], v[4], v[5], CStringGetTextDatum(NameStr(s->role)),
+								  CStringGetTextDatum(s->appname), Int32GetDatum(s->pid)},
+								  (char[]) {nulls[0], nulls[1], nulls[2], nulls[3], nulls[4], ' ', ' ', ' ', ' '},
 								  false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "retailflow: could not append a queued audit row");
 		seqs[i] = s->seq;

@@ -413,6 +413,7 @@ av_ensure(uint32 table_mask, uint32 part_mask)
 	const char *nsp;
 	volatile bool need_spi = false;
 	LocalTransactionId lxid = MyProc->lxid;
+	RfRunAs		ra;
 
 	/* Pick up invalidations from commits that our snapshot may already see. */
 	AcceptInvalidationMessages();
@@ -456,7 +457,7 @@ av_ensure(uint32 table_mask, uint32 part_mask)
 		return o;				/* the common case: everything cached and valid */
 	nsp = quote_identifier(get_namespace_name(o->nsp));
 	if (need_spi)
-		SPI_connect();
+		RfOdooSpiConnect(&ra);
 	for (int p = 0; p < NUM_PARTS; p++)
 	{
 		if (!(part_mask & (1 << p)) || !av.stale[p])
@@ -492,7 +493,7 @@ av_ensure(uint32 table_mask, uint32 part_mask)
 		av.txonly[p] = (av.inval_lxid[p] == lxid);
 	}
 	if (need_spi)
-		SPI_finish();
+		RfOdooSpiFinish(&ra);
 	return o;
 }
 
@@ -558,6 +559,7 @@ check_ref_exists(const RfOdoo *o, RfTable table, int32 id, const char *what, int
 	char	   *sql;
 	bool		found;
 	int32		lot_product = 0;
+	RfRunAs		ra;
 
 	if (!OidIsValid(o->rel[table]))
 		ereport(ERROR,
@@ -567,12 +569,12 @@ check_ref_exists(const RfOdoo *o, RfTable table, int32 id, const char *what, int
 	sql = psprintf("SELECT %s FROM %s.%s WHERE id = %d",
 				   table == RF_STOCK_LOT ? "product_id" : "1",
 				   quote_identifier(get_namespace_name(o->nsp)), RfTableNames[table], id);
-	SPI_connect();
+	RfOdooSpiConnect(&ra);
 	spi_query(sql);
 	found = SPI_processed > 0;
 	if (found && table == RF_STOCK_LOT)
 		lot_product = spi_int(0, 1, 0);
-	SPI_finish();
+	RfOdooSpiFinish(&ra);
 	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1765,6 +1767,7 @@ replenishment_rows(FunctionCallInfo fcinfo, bool items)
 	Numeric		zero;
 	bool		v18;
 	StringInfoData reason;
+	RfRunAs		ra;
 
 	InitMaterializedSRF(fcinfo, 0);
 	o = av_ensure(RF_MASK(RF_STOCK_WAREHOUSE) | RF_MASK(RF_STOCK_MOVE) | RF_MASK(RF_STOCK_WAREHOUSE_ORDERPOINT) |
@@ -1775,7 +1778,7 @@ replenishment_rows(FunctionCallInfo fcinfo, bool items)
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "retailflow replenishment", ALLOCSET_DEFAULT_SIZES);
 	rowcxt = AllocSetContextCreate(work, "retailflow replenishment row", ALLOCSET_DEFAULT_SIZES);
-	SPI_connect();
+	RfOdooSpiConnect(&ra);
 	if (SPI_execute_with_args(psprintf(
 		"SELECT o.id, o.name::text, o.product_id, o.location_id, o.warehouse_id, o.company_id, "
 		"       o.product_min_qty::numeric, o.product_max_qty::numeric, coalesce(o.qty_multiple, 0)::numeric, "
@@ -1934,7 +1937,7 @@ replenishment_rows(FunctionCallInfo fcinfo, bool items)
 			CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextSwitchTo(old);
-	SPI_finish();
+	RfOdooSpiFinish(&ra);
 	MemoryContextDelete(work);
 }
 

@@ -55,7 +55,9 @@
 #include "retailflow.h"
 
 PG_FUNCTION_INFO_V1(rf_conflict_check_trigger);
+PG_FUNCTION_INFO_V1(rf_conflict_commit_trigger);
 PG_FUNCTION_INFO_V1(rf_reservation_conflicts);
+PG_FUNCTION_INFO_V1(rf_conflicts_for_checks);
 
 typedef enum
 {
@@ -120,10 +122,14 @@ typedef struct CfCache
 	AttrNumber	l_id, l_move, l_product, l_location, l_lot, l_package, l_owner, l_state, l_qty, l_qty_uom, l_uom, l_max;
 	AttrNumber	m_id, m_product, m_state, m_location, m_dest, m_final, m_pqty, m_qty, m_uom, m_max;
 	Oid			quant_index;	/* btree leading with product_id */
+	Oid			line_index;		/* the same on stock_move_line */
 } CfCache;
 
 static CfCache cf;
 static bool cf_initialized = false;
+
+static void cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid, void *arg);
 static SPIPlanPtr guard_plan = NULL;
 static SPIPlanPtr log_plan = NULL;
 
@@ -154,9 +160,10 @@ ConflictsInit(void)
 							 &conflict_action,
 							 CONFLICT_LOG,
 							 conflict_action_options,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	RegisterSubXactCallback(cf_subxact_callback, NULL);
 }
 
 /* Returns an int4 column of an SPI row, or dflt when NULL. */
@@ -241,6 +248,7 @@ cf_load_rels(const RfOdoo *o)
 	for (AttrNumber *a = &cf.m_id; a <= &cf.m_uom; a++)
 		cf.m_max = Max(cf.m_max, *a);
 	cf.quant_index = RfFindLeadingIndex(o->rel[RF_STOCK_QUANT], cf.q_product);
+	cf.line_index = RfFindLeadingIndex(o->rel[RF_STOCK_MOVE_LINE], cf.l_product);
 }
 
 /* Makes sure the cache matches the catalog and the data; returns the Odoo info. */
@@ -249,6 +257,7 @@ cf_ensure(void)
 {
 	const RfOdoo *o;
 	const char *nsp;
+	RfRunAs		ra;
 
 	AcceptInvalidationMessages();
 	o = RfOdooRequire(RF_MASK(RF_STOCK_QUANT) | RF_MASK(RF_STOCK_LOCATION) | RF_MASK(RF_STOCK_MOVE) |
@@ -278,7 +287,7 @@ cf_ensure(void)
 
 	PG_TRY();
 	{
-		SPI_connect();
+		RfOdooSpiConnect(&ra);
 		cf_query(psprintf("SELECT l.id, l.warehouse_id, (l.usage IN ('supplier', 'customer', 'inventory', 'production') "
 						  "OR coalesce(l.scrap_location, false)%s), l.usage = 'internal', l.parent_path, l.usage::text "
 						  "FROM %s.stock_location l",
@@ -340,7 +349,7 @@ cf_ensure(void)
 			cf.uoms[id].factor = cf_spi_float(i, 2, 1.0);
 			cf.uoms[id].rounding = cf_spi_float(i, 3, 0.01);
 		}
-		SPI_finish();
+		RfOdooSpiFinish(&ra);
 	}
 	PG_CATCH();
 	{
@@ -438,22 +447,17 @@ qkey_hash(const QKey *k)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-/* ---------- trigger ---------- */
-
-/* Owner of the retailflow schema (the extension's owner): the role retailflow's triggers run their queries as. */
-Oid
-RfExtensionOwner(void)
+/* Zeroes the sums of a new aggregate (qagg_insert set its key). */
+static inline void
+qagg_init(QAgg *a)
 {
-	Oid			nsp = get_namespace_oid(RF_SCHEMA_NAME, false);
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
+	a->n = 0;
+	a->min_qid = a->min_mlid = 0;
+	a->qty = a->res = a->mlres = 0.0;
+	a->has_ml = false;
 }
+
+/* ---------- trigger ---------- */
 
 /* Formats a key's optional parts for messages. */
 static char *
@@ -471,68 +475,58 @@ cf_key_text(const QKey *k)
 	return s.data;
 }
 
-/* Logs (log mode) or raises (block mode) one conflict found by a trigger. */
+/*
+ * Records one conflict found at commit: a row of retailflow.exception_log
+ * (and its stock.conflict event) of the given severity, written as the
+ * extension's owner.
+ */
 static void
-cf_report(const char *kind, const char *model, int32 record_id, const QKey *k,
-		  double expected, double actual, const char *what)
+cf_log(const char *kind, const char *severity, int32 record_id, const QKey *k,
+	   double expected, double actual, const char *what)
 {
 	const CfLoc *loc = cf_loc(k->location);
 	char	   *keytext = cf_key_text(k);
+	RfRunAs		ra;
+	Datum		args[12];
+	char		nulls[12];
+	char	   *keys = psprintf("{\"lot_id\": %s, \"package_id\": %s, \"owner_id\": %s}",
+								k->lot ? psprintf("%d", k->lot) : "null",
+								k->package ? psprintf("%d", k->package) : "null",
+								k->owner ? psprintf("%d", k->owner) : "null");
+	char	   *detail = psprintf("%s (product %d, %s location %d%s)", what, k->product, loc->usage,
+								  k->location, keytext);
+	char	   *role = GetUserNameFromId(GetOuterUserId(), false);
 
-	if (conflict_action == CONFLICT_BLOCK)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("reservation conflict (%s) on product %d in location %d", kind, k->product, k->location),
-				 errdetail("Product %d in %s location %d%s: %s.", k->product, loc->usage, k->location, keytext, what),
-				 errhint("retailflow.conflict_action = block refuses writes that break Odoo's reservation invariants; "
-						 "set it to log to record them instead.")));
-	else
+	memset(nulls, ' ', sizeof(nulls));
+	RfOwnSpiConnect(&ra);
+	if (log_plan == NULL)
 	{
-		Oid			save_user;
-		int			save_sec;
-		Datum		args[11];
-		char		nulls[11];
-		char	   *keys = psprintf("{\"lot_id\": %s, \"package_id\": %s, \"owner_id\": %s}",
-									k->lot ? psprintf("%d", k->lot) : "null",
-									k->package ? psprintf("%d", k->package) : "null",
-									k->owner ? psprintf("%d", k->owner) : "null");
-		char	   *detail = psprintf("%s (product %d, %s location %d%s)", what, k->product, loc->usage,
-									  k->location, keytext);
-		char	   *role = GetUserNameFromId(GetUserId(), false);
+		Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID,
+		FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT retailflow.log_exception($1, $2, $3, $4, $5, $6, $7::jsonb, "
+									"$8::numeric, $9::numeric, $10, $11, $12::name)", 12, types);
 
-		memset(nulls, ' ', sizeof(nulls));
-		GetUserIdAndSecContext(&save_user, &save_sec);
-		SetUserIdAndSecContext(RfExtensionOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		SPI_connect();
-		if (log_plan == NULL)
-		{
-			Oid			types[11] = {TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID,
-			FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID, TEXTOID};
-			SPIPlanPtr	p = SPI_prepare("SELECT retailflow.log_exception($1, 'error', $2, $3, $4, $5, $6::jsonb, "
-										"$7::numeric, $8::numeric, $9, $10, $11::name)", 11, types);
-
-			if (p == NULL)
-				elog(ERROR, "retailflow: could not prepare the conflict log statement");
-			SPI_keepplan(p);
-			log_plan = p;
-		}
-		args[0] = CStringGetTextDatum(kind);
-		args[1] = CStringGetTextDatum(model);
-		args[2] = Int32GetDatum(record_id);
-		nulls[2] = record_id ? ' ' : 'n';
-		args[3] = Int32GetDatum(k->product);
-		args[4] = Int32GetDatum(k->location);
-		args[5] = CStringGetTextDatum(keys);
-		args[6] = Float8GetDatum(expected);
-		args[7] = Float8GetDatum(actual);
-		args[8] = CStringGetTextDatum(detail);
-		args[9] = CStringGetTextDatum("trigger");
-		args[10] = CStringGetTextDatum(role);
-		if (SPI_execute_plan(log_plan, args, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "retailflow: could not log a reservation conflict");
-		SPI_finish();
-		SetUserIdAndSecContext(save_user, save_sec);
+		if (p == NULL)
+			elog(ERROR, "retailflow: could not prepare the conflict log statement");
+		SPI_keepplan(p);
+		log_plan = p;
 	}
+	args[0] = CStringGetTextDatum(kind);
+	args[1] = CStringGetTextDatum(severity);
+	args[2] = CStringGetTextDatum("stock.quant");
+	args[3] = Int32GetDatum(record_id);
+	nulls[3] = record_id ? ' ' : 'n';
+	args[4] = Int32GetDatum(k->product);
+	args[5] = Int32GetDatum(k->location);
+	args[6] = CStringGetTextDatum(keys);
+	args[7] = Float8GetDatum(expected);
+	args[8] = Float8GetDatum(actual);
+	args[9] = CStringGetTextDatum(detail);
+	args[10] = CStringGetTextDatum("trigger");
+	args[11] = CStringGetTextDatum(role);
+	if (SPI_execute_plan(log_plan, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not log a reservation conflict");
+	RfOwnSpiFinish(&ra);
 }
 
 /* Guard rows already bumped by this (sub)transaction: their row lock is held. */
@@ -550,8 +544,7 @@ static struct
 static void
 cf_guard(int32 product, int32 location)
 {
-	Oid			save_user;
-	int			save_sec;
+	RfRunAs		ra;
 	Datum		args[2];
 
 	if (guard_memo.lxid != MyProc->lxid || guard_memo.subxid != GetCurrentSubTransactionId())
@@ -563,15 +556,13 @@ cf_guard(int32 product, int32 location)
 	for (int i = 0; i < guard_memo.n; i++)
 		if (guard_memo.product[i] == product && guard_memo.location[i] == location)
 			return;				/* we hold its lock until the end of the transaction */
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(RfExtensionOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	RfOwnSpiConnect(&ra);
 	if (guard_plan == NULL)
 	{
 		Oid			types[2] = {INT4OID, INT4OID};
 		SPIPlanPtr	p = SPI_prepare("INSERT INTO retailflow.reservation_guard AS g (product_id, location_id) "
 									"VALUES ($1, $2) ON CONFLICT (product_id, location_id) "
-									"DO UPDATE SET bumps = g.bumps + 1", 2, types);
+									"DO UPDATE SET bumps = g.bumps OPERATOR(pg_catalog.+) 1", 2, types);
 
 		if (p == NULL)
 			elog(ERROR, "retailflow: could not prepare the reservation guard statement");
@@ -582,8 +573,7 @@ cf_guard(int32 product, int32 location)
 	args[1] = Int32GetDatum(location);
 	if (SPI_execute_plan(guard_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "retailflow: could not update the reservation guard");
-	SPI_finish();
-	SetUserIdAndSecContext(save_user, save_sec);
+	RfOwnSpiFinish(&ra);
 	if (guard_memo.n < GUARD_MEMO)
 	{
 		guard_memo.product[guard_memo.n] = product;
@@ -592,35 +582,31 @@ cf_guard(int32 product, int32 location)
 	}
 }
 
-/* Sums quantity and reserved over the quants of key k, with a fresh snapshot. */
+/* Scans the rows of relid whose first index column (product_id) is product, by index or heap. */
+typedef bool (*CfRowFn) (TupleTableSlot *slot, void *arg);
+
+/* Calls fn on every row of relid with product_id = product (fresh snapshot: sees this transaction's writes). */
 static void
-cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid)
+cf_scan_product(Oid relid, Oid index, AttrNumber product_att, AttrNumber max_att, int32 product,
+				CfRowFn fn, void *arg)
 {
-	Relation	rel = table_open(o->rel[RF_STOCK_QUANT], AccessShareLock);
+	Relation	rel = table_open(relid, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 
-	*qty = *res = 0.0;
-	*qid = 0;
-	if (OidIsValid(cf.quant_index))
+	if (OidIsValid(index))
 	{
-		Relation	irel = index_open(cf.quant_index, AccessShareLock);
+		Relation	irel = index_open(index, AccessShareLock);
 		IndexScanDesc scan = index_beginscan(rel, irel, snap, 1, 0);
 		ScanKeyData key;
 
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(k->product));
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(product));
 		index_rescan(scan, &key, 1, NULL, 0);
 		while (index_getnext_slot(scan, ForwardScanDirection, slot))
 		{
-			slot_getsomeattrs(slot, cf.q_max);
-			if (RfSlotInt(slot, cf.q_product) != k->product || RfSlotInt(slot, cf.q_location) != k->location ||
-				RfSlotInt(slot, cf.q_lot) != k->lot || RfSlotInt(slot, cf.q_package) != k->package ||
-				RfSlotInt(slot, cf.q_owner) != k->owner)
-				continue;
-			*qty += RfSlotNum(slot, cf.q_quantity);
-			*res += RfSlotNum(slot, cf.q_reserved);
-			if (*qid == 0 || RfSlotInt(slot, cf.q_id) < *qid)
-				*qid = RfSlotInt(slot, cf.q_id);
+			slot_getsomeattrs(slot, max_att);
+			if (RfSlotInt(slot, product_att) == product)
+				fn(slot, arg);
 		}
 		index_endscan(scan);
 		index_close(irel, AccessShareLock);
@@ -631,15 +617,9 @@ cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid
 
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			slot_getsomeattrs(slot, cf.q_max);
-			if (RfSlotInt(slot, cf.q_product) != k->product || RfSlotInt(slot, cf.q_location) != k->location ||
-				RfSlotInt(slot, cf.q_lot) != k->lot || RfSlotInt(slot, cf.q_package) != k->package ||
-				RfSlotInt(slot, cf.q_owner) != k->owner)
-				continue;
-			*qty += RfSlotNum(slot, cf.q_quantity);
-			*res += RfSlotNum(slot, cf.q_reserved);
-			if (*qid == 0 || RfSlotInt(slot, cf.q_id) < *qid)
-				*qid = RfSlotInt(slot, cf.q_id);
+			slot_getsomeattrs(slot, max_att);
+			if (RfSlotInt(slot, product_att) == product)
+				fn(slot, arg);
 		}
 		table_endscan(scan);
 	}
@@ -648,41 +628,176 @@ cf_key_sums(const RfOdoo *o, const QKey *k, double *qty, double *res, int32 *qid
 	table_close(rel, AccessShareLock);
 }
 
-/* Keys this transaction checked after writing one of their quants. */
+/* A key's sums at commit: quants (quantity, reserved, smallest id) and open move lines. */
+typedef struct CfSums
+{
+	QKey		key;
+	double		qty;
+	double		res;
+	int32		qid;
+	double		lres;
+	int32		lid;
+} CfSums;
+
+/* Adds a quant row of the key to the sums. */
+static bool
+cf_add_quant(TupleTableSlot *slot, void *arg)
+{
+	CfSums	   *s = (CfSums *) arg;
+
+	if (RfSlotInt(slot, cf.q_location) != s->key.location || RfSlotInt(slot, cf.q_lot) != s->key.lot ||
+		RfSlotInt(slot, cf.q_package) != s->key.package || RfSlotInt(slot, cf.q_owner) != s->key.owner)
+		return false;
+	s->qty += RfSlotNum(slot, cf.q_quantity);
+	s->res += RfSlotNum(slot, cf.q_reserved);
+	if (s->qid == 0 || RfSlotInt(slot, cf.q_id) < s->qid)
+		s->qid = RfSlotInt(slot, cf.q_id);
+	return true;
+}
+
+/* Adds an open move line of the key to the sums. */
+static bool
+cf_add_line(TupleTableSlot *slot, void *arg)
+{
+	CfSums	   *s = (CfSums *) arg;
+
+	if (RfSlotInt(slot, cf.l_location) != s->key.location || RfSlotInt(slot, cf.l_lot) != s->key.lot ||
+		RfSlotInt(slot, cf.l_package) != s->key.package || RfSlotInt(slot, cf.l_owner) != s->key.owner ||
+		!cf_state_open(slot, cf.l_state))
+		return false;
+	s->lres += RfSlotNum(slot, cf.l_qty_uom);
+	if (s->lid == 0 || RfSlotInt(slot, cf.l_id) < s->lid)
+		s->lid = RfSlotInt(slot, cf.l_id);
+	return true;
+}
+
+/* ---------- triggers: each statement's changes per key, judged at commit ---------- */
+
+/* What one statement changed on one quant key, tagged with its subtransaction. */
+typedef struct CfDelta
+{
+	QKey		key;
+	SubTransactionId subxid;
+	double		dres;			/* Σ quants' reserved_quantity */
+	double		dqty;			/* Σ quants' quantity */
+	double		dlres;			/* Σ reservations of open move lines (product UoM) */
+} CfDelta;
+
+/* This transaction's changes not yet judged (TopTransactionContext). */
 static struct
 {
 	LocalTransactionId lxid;
 	int			n;
-	int			next;
-	QKey		keys[GUARD_MEMO];
-} checked_memo;
+	int			cap;
+	CfDelta    *d;
+} pending;
 
-/* True when key k was checked by a quant statement of this transaction. */
-static bool
-checked_memo_has(const QKey *k)
+/* A subtransaction's changes go with it: dropped on abort, handed to the parent on commit. */
+static void
+cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
 {
-	if (checked_memo.lxid != MyProc->lxid)
-		return false;
-	for (int i = 0; i < checked_memo.n; i++)
-		if (memcmp(&checked_memo.keys[i], k, sizeof(QKey)) == 0)
-			return true;
-	return false;
+	if (pending.lxid != MyProc->lxid || pending.n == 0)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int			k = 0;
+
+		for (int i = 0; i < pending.n; i++)
+			if (pending.d[i].subxid != mySubid)
+				pending.d[k++] = pending.d[i];
+		pending.n = k;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < pending.n; i++)
+			if (pending.d[i].subxid == mySubid)
+				pending.d[i].subxid = parentSubid;
+	}
 }
 
-/* Remembers that key k was checked in this transaction (ring of GUARD_MEMO). */
+/* Appends one statement's change of a key to this transaction's pending changes. */
 static void
-checked_memo_add(const QKey *k)
+cf_pending_add(const QAgg *a)
 {
-	if (checked_memo.lxid != MyProc->lxid)
+	if (pending.lxid != MyProc->lxid)
 	{
-		checked_memo.lxid = MyProc->lxid;
-		checked_memo.n = checked_memo.next = 0;
+		pending.lxid = MyProc->lxid;
+		pending.n = 0;
+		pending.cap = 16;
+		pending.d = MemoryContextAlloc(TopTransactionContext, sizeof(CfDelta) * pending.cap);
 	}
-	if (checked_memo_has(k))
-		return;
-	checked_memo.keys[checked_memo.next] = *k;
-	checked_memo.next = (checked_memo.next + 1) % GUARD_MEMO;
-	checked_memo.n = Min(checked_memo.n + 1, GUARD_MEMO);
+	if (pending.n == pending.cap)
+	{
+		pending.cap *= 2;
+		pending.d = repalloc(pending.d, sizeof(CfDelta) * pending.cap);
+	}
+	pending.d[pending.n].key = a->key;
+	pending.d[pending.n].subxid = GetCurrentSubTransactionId();
+	pending.d[pending.n].dres = a->res;
+	pending.d[pending.n].dqty = a->qty;
+	pending.d[pending.n].dlres = a->mlres;
+	pending.n++;
+}
+
+/* Adds the rows of a transition table to the per-key sums: sign +1 for NEW, -1 for OLD. */
+static void
+cf_add_transition(qagg_hash *h, Tuplestorestate *ts, TupleDesc desc, bool is_quant, double sign)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(ts, readptr);
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		QKey		k;
+		QAgg	   *a;
+		bool		found;
+
+		if (is_quant)
+		{
+			double		qty,
+						res;
+
+			slot_getsomeattrs(slot, cf.q_max);
+			qty = RfSlotNum(slot, cf.q_quantity);
+			res = RfSlotNum(slot, cf.q_reserved);
+			if (qty == 0.0 && res == 0.0)
+				continue;
+			k.product = RfSlotInt(slot, cf.q_product);
+			k.location = RfSlotInt(slot, cf.q_location);
+			k.lot = RfSlotInt(slot, cf.q_lot);
+			k.package = RfSlotInt(slot, cf.q_package);
+			k.owner = RfSlotInt(slot, cf.q_owner);
+			a = qagg_insert(h, k, &found);
+			if (!found)
+				qagg_init(a);
+			a->qty += sign * qty;
+			a->res += sign * res;
+		}
+		else
+		{
+			double		q;
+
+			slot_getsomeattrs(slot, cf.l_max);
+			if (!cf_state_open(slot, cf.l_state))
+				continue;
+			q = RfSlotNum(slot, cf.l_qty_uom);
+			if (q == 0.0)
+				continue;
+			k.product = RfSlotInt(slot, cf.l_product);
+			k.location = RfSlotInt(slot, cf.l_location);
+			k.lot = RfSlotInt(slot, cf.l_lot);
+			k.package = RfSlotInt(slot, cf.l_package);
+			k.owner = RfSlotInt(slot, cf.l_owner);
+			a = qagg_insert(h, k, &found);
+			if (!found)
+				qagg_init(a);
+			a->mlres += sign * q;
+		}
+	}
+	tuplestore_select_read_pointer(ts, 0);
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 /* qsort comparator: keys by product, location, lot, package, owner. */
@@ -699,10 +814,13 @@ qkey_cmp(const void *a, const void *b)
 }
 
 /*
- * Trigger: AFTER INSERT / UPDATE FOR EACH STATEMENT with NEW TABLE on
- * stock_quant and stock_move_line.  Checks the touched rows (conflict 2 and
- * negative reservations) and the keys they touch (4 over-reservation,
- * 5 negative stock in an internal location).
+ * Trigger: AFTER INSERT / UPDATE / DELETE FOR EACH STATEMENT with transition
+ * tables on stock_quant and stock_move_line.  Sums what the statement changed
+ * per quant key (quants' reserved and on-hand quantity, open move lines'
+ * reservations) into this transaction's pending changes, which the deferred
+ * trigger judges at commit.  In block mode it also bumps the guard row of
+ * every (product, location) whose reservation or stock it changed, so that
+ * two REPEATABLE READ transactions racing for the same stock conflict (40001).
  */
 Datum
 rf_conflict_check_trigger(PG_FUNCTION_ARGS)
@@ -711,12 +829,11 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 	const RfOdoo *o;
 	Oid			relid;
 	bool		is_quant;
-	Tuplestorestate *ts;
-	TupleTableSlot *slot;
-	QKey	   *keys = NULL;
-	int			nkeys = 0,
-				maxkeys = 0;
-	int			readptr;
+	qagg_hash  *h;
+	qagg_iterator it;
+	QAgg	   *a;
+	QKey	   *guards = NULL;
+	int			nguards = 0;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
@@ -724,7 +841,7 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("conflict_check_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
 				 errdetail("retailflow.attach() creates it from retailflow.managed_trigger.")));
-	if (conflict_action == CONFLICT_OFF || td->tg_newtable == NULL)
+	if (conflict_action == CONFLICT_OFF || (td->tg_newtable == NULL && td->tg_oldtable == NULL))
 		return PointerGetDatum(NULL);
 	o = RfOdooGet();
 	if (o->version < 17)
@@ -738,137 +855,198 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	o = cf_ensure();
-	ts = td->tg_newtable;
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
-	readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
-	tuplestore_select_read_pointer(ts, readptr);
-	tuplestore_rescan(ts);
-	while (tuplestore_gettupleslot(ts, true, false, slot))
+	h = qagg_create(CurrentMemoryContext, 16, NULL);
+	if (td->tg_newtable)
+		cf_add_transition(h, td->tg_newtable, RelationGetDescr(td->tg_relation), is_quant, 1.0);
+	if (td->tg_oldtable)
+		cf_add_transition(h, td->tg_oldtable, RelationGetDescr(td->tg_relation), is_quant, -1.0);
+
+	qagg_start_iterate(h, &it);
+	while ((a = qagg_iterate(h, &it)) != NULL)
 	{
-		QKey		k;
-		const CfLoc *loc;
-		const CfProd *prod;
+		const CfProd *prod = cf_prod(a->key.product);
+		const CfLoc *loc = cf_loc(a->key.location);
+		double		r = prod->rounding;
 
-		if (is_quant)
+		if (!(prod->flags & PROD_KNOWN) || !(loc->flags & LOC_KNOWN))
 		{
-			double		qty, res;
-
-			slot_getsomeattrs(slot, cf.q_max);
-			qty = RfSlotNum(slot, cf.q_quantity);
-			res = RfSlotNum(slot, cf.q_reserved);
-			if (res == 0.0 && qty >= 0.0)
-				continue;
-			k.product = RfSlotInt(slot, cf.q_product);
-			k.location = RfSlotInt(slot, cf.q_location);
-			k.lot = RfSlotInt(slot, cf.q_lot);
-			k.package = RfSlotInt(slot, cf.q_package);
-			k.owner = RfSlotInt(slot, cf.q_owner);
-			loc = cf_loc(k.location);
-			prod = cf_prod(k.product);
-			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
-			{
-				o = cf_ensure();	/* created after our cache was loaded */
-				loc = cf_loc(k.location);
-				prod = cf_prod(k.product);
-			}
-			if ((loc->flags & LOC_BYPASS) && cf_cmp(res, 0.0, prod->rounding) != 0)
-			{
-				cf_report("reserved_in_bypass_location", "stock.quant", RfSlotInt(slot, cf.q_id), &k, 0.0, res,
-						  psprintf("%.15g reserved where Odoo never reserves", res));
-				continue;
-			}
-			if (cf_cmp(res, 0.0, prod->rounding) < 0)
-				cf_report("negative_reservation", "stock.quant", RfSlotInt(slot, cf.q_id), &k, 0.0, res,
-						  psprintf("negative reserved quantity %.15g", res));
-			if ((loc->flags & LOC_BYPASS) && qty < 0.0)
-				continue;		/* negative stock in Vendors, Inventory loss...: normal */
-
-			/*
-			 * Log mode, fast path: if every quant of a key has reserved <=
-			 * quantity and quantity >= 0, the key has neither conflict 4 nor
-			 * 5.  Each quant write is checked here, so a row within its own
-			 * bounds cannot create a conflict on its key; only a row out of
-			 * bounds needs the sums over the key.  Block mode always takes
-			 * the guard and sums (concurrent writers, see docs).
-			 */
-			if (conflict_action == CONFLICT_LOG && cf_cmp(res, qty, prod->rounding) <= 0 &&
-				cf_cmp(qty, 0.0, prod->rounding) >= 0)
-			{
-				checked_memo_add(&k);
-				continue;
-			}
+			cf_ensure();		/* created after our cache was loaded */
+			prod = cf_prod(a->key.product);
+			loc = cf_loc(a->key.location);
+			r = prod->rounding;
 		}
-		else
+		if (cf_cmp(a->res, 0.0, r) == 0 && cf_cmp(a->qty, 0.0, r) == 0 && cf_cmp(a->mlres, 0.0, r) == 0)
+			continue;			/* nothing this statement changed adds up on this key */
+		cf_pending_add(a);
+		if (conflict_action == CONFLICT_BLOCK && !(loc->flags & LOC_BYPASS) &&
+			(cf_cmp(a->res, 0.0, r) != 0 || cf_cmp(a->qty, 0.0, r) < 0))
 		{
-			slot_getsomeattrs(slot, cf.l_max);
-			if (!cf_state_open(slot, cf.l_state) || RfSlotNum(slot, cf.l_qty_uom) <= 0.0)
-				continue;
-			k.product = RfSlotInt(slot, cf.l_product);
-			k.location = RfSlotInt(slot, cf.l_location);
-			k.lot = RfSlotInt(slot, cf.l_lot);
-			k.package = RfSlotInt(slot, cf.l_package);
-			k.owner = RfSlotInt(slot, cf.l_owner);
-			loc = cf_loc(k.location);
-			prod = cf_prod(k.product);
-			if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
-			{
-				o = cf_ensure();
-				loc = cf_loc(k.location);
-				prod = cf_prod(k.product);
-			}
-			if ((loc->flags & LOC_BYPASS) || !(prod->flags & PROD_STORABLE))
-				continue;
+			if (guards == NULL)
+				guards = palloc(sizeof(QKey) * h->members);
+			guards[nguards++] = a->key;
 		}
-		if (nkeys == maxkeys)
-		{
-			maxkeys = maxkeys ? maxkeys * 2 : 8;
-			keys = keys ? repalloc(keys, sizeof(QKey) * maxkeys) : palloc(sizeof(QKey) * maxkeys);
-		}
-		keys[nkeys++] = k;
 	}
-	tuplestore_select_read_pointer(ts, 0);
-	ExecDropSingleTupleTableSlot(slot);
-	if (nkeys == 0)
-		return PointerGetDatum(NULL);
-
 	/* guard rows in a fixed order (no deadlocks among retailflow's own locks) */
-	if (nkeys > 1)
-		qsort(keys, nkeys, sizeof(QKey), qkey_cmp);
+	if (nguards > 1)
+		qsort(guards, nguards, sizeof(QKey), qkey_cmp);
+	for (int i = 0; i < nguards; i++)
+		if (i == 0 || guards[i].product != guards[i - 1].product || guards[i].location != guards[i - 1].location)
+			cf_guard(guards[i].product, guards[i].location);
+	return PointerGetDatum(NULL);
+}
+
+/* Refuses the commit (block mode) or logs an error (log mode) for a broken invariant. */
+static void
+cf_violation(const char *kind, int32 record_id, const QKey *k, double expected, double actual, const char *what)
+{
 	if (conflict_action == CONFLICT_BLOCK)
-		for (int i = 0; i < nkeys; i++)
-			if (i == 0 || keys[i].product != keys[i - 1].product || keys[i].location != keys[i - 1].location)
-				cf_guard(keys[i].product, keys[i].location);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("reservation conflict (%s) on product %d in location %d", kind, k->product, k->location),
+				 errdetail("Product %d in %s location %d%s: %s.", k->product, cf_loc(k->location)->usage,
+						   k->location, cf_key_text(k), what),
+				 errhint("retailflow.conflict_action = block refuses a transaction that breaks an invariant Odoo's own "
+						 "code keeps; docs/conflicts.md lists each kind and the Odoo code behind it.")));
+	cf_log(kind, "error", record_id, k, expected, actual, what);
+}
 
-	CommandCounterIncrement();
-	for (int i = 0; i < nkeys; i++)
+/*
+ * Judges one key at commit from what this transaction changed on it (d) and,
+ * where that is not enough, from its sums now.  Broken invariants (a
+ * reservation in a location where Odoo never reserves; quants' and open move
+ * lines' reservations no longer equal because this transaction changed one
+ * side only) are refused in block mode and logged as errors in log mode.
+ * States Odoo reaches by itself (reserved above on hand, negative stock or
+ * reservation), when this transaction introduced or worsened them, are
+ * logged as warnings, never refused.
+ */
+static void
+cf_judge(const RfOdoo *o, const QAgg *d)
+{
+	const CfLoc *loc = cf_loc(d->key.location);
+	const CfProd *prod = cf_prod(d->key.product);
+	double		r = prod->rounding;
+	CfSums		s;
+	bool		have_quants = false;
+
+	memset(&s, 0, sizeof(s));
+	s.key = d->key;
+	if (loc->flags & LOC_BYPASS)
 	{
-		const CfLoc *loc = cf_loc(keys[i].location);
-		const CfProd *prod = cf_prod(keys[i].product);
-		double		qty, res;
-		int32		qid;
-
-		if (i > 0 && memcmp(&keys[i], &keys[i - 1], sizeof(QKey)) == 0)
-			continue;
-		/*
-		 * A move line does not change its key's sums: when this transaction
-		 * already checked the key after writing a quant of it, every later
-		 * quant write of the key is checked by its own statement.
-		 */
-		if (!is_quant && checked_memo_has(&keys[i]))
-			continue;
-		cf_key_sums(o, &keys[i], &qty, &res, &qid);
-		if (is_quant)
-			checked_memo_add(&keys[i]);
-		if (qid == 0)
-			continue;			/* reserving a key without quants: the scan reports it */
-		if (!(loc->flags & LOC_BYPASS) && cf_cmp(res, qty, prod->rounding) > 0 &&
-			cf_cmp(res, 0.0, prod->rounding) > 0)
-			cf_report("over_reservation", "stock.quant", qid, &keys[i], qty, res,
-					  psprintf("%.15g reserved but only %.15g on hand", res, qty));
-		if ((loc->flags & LOC_INTERNAL) && cf_cmp(qty, 0.0, prod->rounding) < 0)
-			cf_report("negative_stock", "stock.quant", qid, &keys[i], 0.0, qty,
-					  psprintf("%.15g on hand in an internal location", qty));
+		if (cf_cmp(d->res, 0.0, r) == 0)
+			return;
+		cf_scan_product(o->rel[RF_STOCK_QUANT], cf.quant_index, cf.q_product, cf.q_max, d->key.product,
+						cf_add_quant, &s);
+		if (cf_cmp(s.res, 0.0, r) != 0 && fabs(s.res) > fabs(s.res - d->res) - r / 2)
+			cf_violation("reserved_in_bypass_location", s.qid, &d->key, 0.0, s.res,
+						 psprintf("%.15g reserved where Odoo never reserves (this transaction changed it by %.15g)",
+								  s.res, d->res));
+		return;
 	}
+	if (!(prod->flags & PROD_STORABLE))
+		return;
+
+	/* quants' and move lines' reservations changed by different amounts: compare what they are now */
+	if (cf_cmp(d->res, d->mlres, r) != 0)
+	{
+		cf_scan_product(o->rel[RF_STOCK_QUANT], cf.quant_index, cf.q_product, cf.q_max, d->key.product,
+						cf_add_quant, &s);
+		cf_scan_product(o->rel[RF_STOCK_MOVE_LINE], cf.line_index, cf.l_product, cf.l_max, d->key.product,
+						cf_add_line, &s);
+		have_quants = true;
+		if (cf_cmp(s.res, s.lres, r) != 0)
+		{
+			if (s.qid == 0 && s.lid != 0)
+				cf_violation("reservation_without_quant", s.lid, &d->key, s.lres, 0.0,
+							 psprintf("open move lines reserve %.15g and no quant holds it (this transaction "
+									  "changed the move lines' reservations by %.15g)", s.lres, d->mlres));
+			else
+				cf_violation("reservation_mismatch", s.qid, &d->key, s.lres, s.res,
+							 psprintf("quants reserve %.15g but open move lines reserve %.15g: this transaction "
+									  "changed the quants' reservation by %.15g and the move lines' by %.15g",
+									  s.res, s.lres, d->res, d->mlres));
+		}
+	}
+
+	/* warnings, only when this transaction may have introduced or worsened them */
+	if (d->res - d->qty > r / 2 || (d->qty < -r / 2 && (loc->flags & LOC_INTERNAL)) || d->res < -r / 2)
+	{
+		double		pre_res,
+					pre_qty;
+
+		if (!have_quants)
+			cf_scan_product(o->rel[RF_STOCK_QUANT], cf.quant_index, cf.q_product, cf.q_max, d->key.product,
+							cf_add_quant, &s);
+		if (s.qid == 0)
+			return;
+		pre_res = s.res - d->res;
+		pre_qty = s.qty - d->qty;
+		if (cf_cmp(s.res, s.qty, r) > 0 && cf_cmp(s.res, 0.0, r) > 0 &&
+			(cf_cmp(pre_res, pre_qty, r) <= 0 || (s.res - s.qty) > (pre_res - pre_qty) + r / 2))
+			cf_log("over_reservation", "warning", s.qid, &d->key, s.qty, s.res,
+				   psprintf("%.15g reserved but only %.15g on hand", s.res, s.qty));
+		if ((loc->flags & LOC_INTERNAL) && cf_cmp(s.qty, 0.0, r) < 0 &&
+			(cf_cmp(pre_qty, 0.0, r) >= 0 || s.qty < pre_qty - r / 2))
+			cf_log("negative_stock", "warning", s.qid, &d->key, 0.0, s.qty,
+				   psprintf("%.15g on hand in an internal location", s.qty));
+		if (cf_cmp(s.res, 0.0, r) < 0 && (cf_cmp(pre_res, 0.0, r) >= 0 || s.res < pre_res - r / 2))
+			cf_log("negative_reservation", "warning", s.qid, &d->key, 0.0, s.res,
+				   psprintf("negative reserved quantity %.15g", s.res));
+	}
+}
+
+/*
+ * Deferred constraint trigger on stock_quant and stock_move_line (AFTER ROW,
+ * INITIALLY DEFERRED): at commit (or SET CONSTRAINTS ... IMMEDIATE), the
+ * first event judges every key this transaction changed, on its net effect;
+ * the other events of the transaction find nothing pending.
+ */
+Datum
+rf_conflict_commit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const RfOdoo *o;
+	qagg_hash  *h;
+	QAgg	   *keys;
+	int			nkeys = 0;
+	qagg_iterator it;
+	QAgg	   *a;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("conflict_commit_trigger() must be a deferred AFTER ... FOR EACH ROW constraint trigger"),
+				 errdetail("retailflow.attach() creates it from retailflow.managed_trigger.")));
+	if (pending.lxid != MyProc->lxid || pending.n == 0)
+		return PointerGetDatum(NULL);
+	if (conflict_action == CONFLICT_OFF)
+	{
+		pending.n = 0;
+		return PointerGetDatum(NULL);
+	}
+	o = cf_ensure();
+	/* net change per key, then nothing pending: logging below writes rows, which may fire us again */
+	h = qagg_create(CurrentMemoryContext, Max(pending.n, 16), NULL);
+	for (int i = 0; i < pending.n; i++)
+	{
+		bool		found;
+
+		a = qagg_insert(h, pending.d[i].key, &found);
+		if (!found)
+			qagg_init(a);
+		a->res += pending.d[i].dres;
+		a->qty += pending.d[i].dqty;
+		a->mlres += pending.d[i].dlres;
+	}
+	pending.n = 0;
+	keys = palloc(sizeof(QAgg) * h->members);
+	qagg_start_iterate(h, &it);
+	while ((a = qagg_iterate(h, &it)) != NULL)
+		keys[nkeys++] = *a;
+	if (nkeys > 1)
+		qsort(keys, nkeys, sizeof(QAgg), qkey_cmp);
+	for (int i = 0; i < nkeys; i++)
+		cf_judge(o, &keys[i]);
 	return PointerGetDatum(NULL);
 }
 
@@ -1148,10 +1326,10 @@ emit_key_conflicts(ScanOut *so, const QAgg *a)
 					 a->mlres, a->res,
 					 psprintf("quants reserve %s but open move lines reserve %s", cf_g(a->res, b1), cf_g(a->mlres, b2)));
 		if (!bypass && a->res > 0.0 && cf_cmp(a->res, 0.0, r) > 0 && cf_cmp(a->res, a->qty, r) > 0)
-			emit_row(so, "over_reservation", "error", &a->key, loc->warehouse_id, a->min_qid,
+			emit_row(so, "over_reservation", "warning", &a->key, loc->warehouse_id, a->min_qid,
 					 a->qty, a->res, psprintf("%s reserved but only %s on hand", cf_g(a->res, b1), cf_g(a->qty, b2)));
 		if ((loc->flags & LOC_INTERNAL) && a->qty < 0.0 && cf_cmp(a->qty, 0.0, r) < 0)
-			emit_row(so, "negative_stock", "error", &a->key, loc->warehouse_id, a->min_qid,
+			emit_row(so, "negative_stock", "warning", &a->key, loc->warehouse_id, a->min_qid,
 					 0.0, a->qty, psprintf("%s on hand in an internal location", cf_g(a->qty, b1)));
 		if (a->n > 1)
 			emit_row(so, "duplicate_quant", "warning", &a->key, loc->warehouse_id, a->min_qid,
@@ -1183,16 +1361,6 @@ emit_oversell(ScanOut *so, const PairAgg *w, const int32 *wh_ids, const int32 *w
 	emit_row(so, "oversell_risk", "warning", &k, wh_ids[wi], 0, w->out, w->qty + w->in,
 			 psprintf("open outgoing demand %s exceeds on hand %s plus incoming %s",
 					  cf_g(w->out, b1), cf_g(w->qty, b2), cf_g(w->in, b3)));
-}
-
-/* Zeroes the sums of a new aggregate (qagg_insert set its key). */
-static inline void
-qagg_init(QAgg *a)
-{
-	a->n = 0;
-	a->min_qid = a->min_mlid = 0;
-	a->qty = a->res = a->mlres = 0.0;
-	a->has_ml = false;
 }
 
 /*
@@ -1355,6 +1523,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 	TupleTableSlot *slot;
 	TableScanDesc scan;
 	uint64		n = 0;
+	RfRunAs		ra;
 
 	o = RfOdooGet();
 	if (o->version == 0)
@@ -1373,7 +1542,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 
 	/* warehouses (active) and which locations lie in each view subtree */
-	SPI_connect();
+	RfOdooSpiConnect(&ra);
 	cf_query(psprintf("SELECT w.id, w.view_location_id FROM %s.stock_warehouse w WHERE w.active ORDER BY w.id",
 					  quote_identifier(get_namespace_name(o->nsp))));
 	nwh = (int) SPI_processed;
@@ -1384,7 +1553,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 		wh_ids[i] = cf_spi_int(i, 1, 0);
 		wh_views[i] = cf_spi_int(i, 2, 0);
 	}
-	SPI_finish();
+	RfOdooSpiFinish(&ra);
 	{
 		int			total = 0;
 
@@ -1515,7 +1684,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			emit_row(&so, "reserved_in_bypass_location", "error", &k, loc->warehouse_id, qid, 0.0, res,
 					 psprintf("%.15g reserved in a %s location, where Odoo never reserves", res, loc->usage));
 		else if (!(loc->flags & LOC_BYPASS) && cf_cmp(res, 0.0, prod->rounding) < 0)
-			emit_row(&so, "negative_reservation", "error", &k, loc->warehouse_id, qid, 0.0, res,
+			emit_row(&so, "negative_reservation", "warning", &k, loc->warehouse_id, qid, 0.0, res,
 					 psprintf("negative reserved quantity %.15g", res));
 		if ((prod->flags & PROD_SERIAL) && k.lot && (loc->flags & LOC_INTERNAL))
 		{
@@ -1606,7 +1775,7 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 			k.location = s->loc > 0 ? s->loc : 0;
 			r = cf_prod(k.product)->rounding;
 			if (cf_cmp(s->qty, 1.0, r) > 0)
-				emit_row(&so, "serial_overstock", "error", &k, 0, k.lot, 1.0, s->qty,
+				emit_row(&so, "serial_overstock", "warning", &k, 0, k.lot, 1.0, s->qty,
 						 psprintf("serial number holds %.15g units in internal locations", s->qty));
 			if (s->n > 1)
 				emit_row(&so, "serial_duplicated", "warning", &k, 0, k.lot, 1.0, s->n,
@@ -1629,5 +1798,58 @@ rf_reservation_conflicts(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/* ---------- the scan, once per transaction, for the exception checks ---------- */
+
+static Tuplestorestate *checks_scan = NULL;
+static LocalTransactionId checks_scan_lxid = InvalidLocalTransactionId;
+
+/*
+ * SQL: retailflow.conflicts_for_checks(): the rows of reservation_conflicts(),
+ * scanned once per transaction and kept (in the transaction's memory) for
+ * the conflict kinds of one run of the exception checks.
+ */
+Datum
+rf_conflicts_for_checks(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ResourceOwner save_owner = CurrentResourceOwner;
+	TupleTableSlot *slot;
+
+	InitMaterializedSRF(fcinfo, 0);
+	/* the kept store belongs to the transaction, not to a check's subtransaction */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		if (checks_scan == NULL || checks_scan_lxid != MyProc->lxid)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+			Tuplestorestate *ts = tuplestore_begin_heap(true, false, work_mem);
+
+			MemoryContextSwitchTo(old);
+			checks_scan = NULL;
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			if (SPI_execute("SELECT * FROM retailflow.reservation_conflicts()", true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "retailflow: the conflict scan failed");
+			for (uint64 i = 0; i < SPI_processed; i++)
+				tuplestore_puttuple(ts, SPI_tuptable->vals[i]);
+			SPI_finish();
+			checks_scan = ts;
+			checks_scan_lxid = MyProc->lxid;
+		}
+		slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+		tuplestore_rescan(checks_scan);
+		while (tuplestore_gettupleslot(checks_scan, true, false, slot))
+			tuplestore_puttupleslot(rsinfo->setResult, slot);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save_owner;
+	}
+	PG_END_TRY();
 	return (Datum) 0;
 }

@@ -5,8 +5,9 @@
  *	  version the columns say it is (17 and 18 supported, 16 and older
  *	  refused), the retailflow.status() report, the statement trigger that
  *	  turns data changes of cached Odoo tables into relcache invalidations,
- *	  and the event trigger that detaches retailflow's triggers from Odoo's
- *	  tables when the extension is dropped.
+ *	  the event trigger that detaches retailflow's triggers from Odoo's
+ *	  tables when the extension is dropped, and the event triggers that
+ *	  record anyone else dropping, disabling or renaming them.
  */
 #include "postgres.h"
 
@@ -27,11 +28,14 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "catalog/pg_class.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "storage/proc.h"
 
 #include "retailflow.h"
 
@@ -39,6 +43,9 @@ PG_FUNCTION_INFO_V1(rf_status);
 PG_FUNCTION_INFO_V1(rf_odoo_version);
 PG_FUNCTION_INFO_V1(rf_cache_invalidate_trigger);
 PG_FUNCTION_INFO_V1(rf_drop_extension_guard);
+PG_FUNCTION_INFO_V1(rf_managed_trigger_maintenance);
+PG_FUNCTION_INFO_V1(rf_managed_trigger_ddl);
+PG_FUNCTION_INFO_V1(rf_managed_trigger_drop);
 
 const char *const RfTableNames[RF_NUM_TABLES] = {
 	"stock_quant",
@@ -108,11 +115,23 @@ static RfOdoo odoo_cache;
 static bool odoo_cache_valid = false;
 static bool callbacks_registered = false;
 
+/* Tables the role acl_user may SELECT, as a mask (reset by catalog changes). */
+static Oid	acl_user = InvalidOid;
+static uint32 acl_ok_mask = 0;
+
 /* Marks the cached detection stale when pg_class/pg_attribute change. */
 static void
 odoo_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	odoo_cache_valid = false;
+	acl_ok_mask = 0;
+}
+
+/* Forgets the privileges checked when roles or memberships change. */
+static void
+odoo_acl_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	acl_ok_mask = 0;
 }
 
 /* Marks the cached detection stale when the schema GUC changes. */
@@ -131,7 +150,7 @@ OdooCatalogInit(void)
 							   "retailflow reads stock_quant, stock_location and the other Odoo tables from this schema.",
 							   &odoo_schema_guc,
 							   "public",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   NULL, odoo_schema_assign, NULL);
 }
@@ -160,7 +179,11 @@ odoo_detect(RfOdoo *o)
 
 		if (OidIsValid(relid) && get_rel_relkind(relid) != RELKIND_RELATION &&
 			get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		{
+			/* a view or foreign table under an Odoo table's name: refused, never read */
+			o->refused[i] = get_rel_relkind(relid);
 			relid = InvalidOid;
+		}
 		o->rel[i] = relid;
 	}
 	if (!OidIsValid(o->rel[RF_STOCK_QUANT]))
@@ -235,6 +258,8 @@ RfOdooGet(void)
 		CacheRegisterSyscacheCallback(RELOID, odoo_syscache_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(ATTNUM, odoo_syscache_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, odoo_syscache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, odoo_acl_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, odoo_acl_callback, (Datum) 0);
 		callbacks_registered = true;
 	}
 	if (!odoo_cache_valid)
@@ -274,6 +299,8 @@ RfOdooRequire(uint32 table_mask)
 				 errhint("Install Odoo's stock module in this database, or set retailflow.odoo_schema to the schema that holds Odoo's tables.")));
 	for (int i = 0; i < RF_NUM_TABLES; i++)
 	{
+		if ((table_mask & RF_MASK(i)) && o->refused[i])
+			RfRefuseNonTable(get_relname_relid(RfTableNames[i], o->nsp), o->refused[i]);
 		if ((table_mask & RF_MASK(i)) && !OidIsValid(o->rel[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -281,7 +308,39 @@ RfOdooRequire(uint32 table_mask)
 					 errdetail("This function reads %s, which the Odoo modules installed in this database did not create.", RfTableNames[i]),
 					 errhint("Install the Odoo module that provides it (stock, sale_stock or purchase_stock).")));
 	}
+	RfOdooCheckSelect(o, table_mask);
 	return o;
+}
+
+/*
+ * Raises 42501 unless the current user may SELECT every table in table_mask:
+ * reading the heap directly must not see more than a query would.
+ */
+void
+RfOdooCheckSelect(const RfOdoo *o, uint32 table_mask)
+{
+	Oid			user = GetUserId();
+
+	if (user != acl_user)
+	{
+		acl_user = user;
+		acl_ok_mask = 0;
+	}
+	if ((table_mask & ~acl_ok_mask) == 0)
+		return;
+	for (int i = 0; i < RF_NUM_TABLES; i++)
+	{
+		if (!(table_mask & RF_MASK(i)) || (acl_ok_mask & RF_MASK(i)) || !OidIsValid(o->rel[i]))
+			continue;
+		if (pg_class_aclcheck(o->rel[i], user, ACL_SELECT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", RfTableNames[i]),
+					 errdetail("retailflow's functions read Odoo's tables with the caller's privileges, and role \"%s\" may not read %s.",
+							   GetUserNameFromId(user, false), RfTableNames[i]),
+					 errhint("Odoo's role (the tables' owner) grants SELECT on Odoo's tables to reporting roles; see docs/security.md.")));
+		acl_ok_mask |= RF_MASK(i);
+	}
 }
 
 /* Returns the attribute number of an Odoo column, or errors unless missing_ok. */
@@ -334,13 +393,6 @@ RfFindLeadingIndex(Oid relid, AttrNumber attnum)
 	return best;
 }
 
-/* True while this server is a hot standby (or otherwise in recovery). */
-bool
-RfInRecovery(void)
-{
-	return RecoveryInProgress();
-}
-
 /* Reads ir_module_module's version of the base module, or NULL. */
 static char *
 base_module_version(const RfOdoo *o)
@@ -348,13 +400,14 @@ base_module_version(const RfOdoo *o)
 	char	   *result = NULL;
 	char	   *sql;
 	int			ret;
+	RfRunAs		ra;
 
 	if (!OidIsValid(o->rel[RF_IR_MODULE_MODULE]) ||
 		!rel_has_column(o->rel[RF_IR_MODULE_MODULE], "latest_version"))
 		return NULL;
 	sql = psprintf("SELECT latest_version::text FROM %s.ir_module_module WHERE name = 'base' AND state = 'installed' LIMIT 1",
 				   quote_identifier(get_namespace_name(o->nsp)));
-	SPI_connect();
+	RfOdooSpiConnect(&ra);
 	ret = SPI_execute(sql, true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 	{
@@ -363,7 +416,7 @@ base_module_version(const RfOdoo *o)
 		if (v)
 			result = MemoryContextStrdup(TopTransactionContext, v);
 	}
-	SPI_finish();
+	RfOdooSpiFinish(&ra);
 	return result;
 }
 
@@ -411,6 +464,55 @@ status_row(Tuplestorestate *ts, TupleDesc td, const char *component, const char 
 	tuplestore_putvalues(ts, td, values, nulls);
 }
 
+/* The value of a setting and where it comes from ("postgresql.conf", "database", ...). */
+static char *
+setting_with_source(const char *name)
+{
+	const char *v = GetConfigOption(name, true, false);
+	char	   *src = NULL;
+
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT source FROM pg_catalog.pg_settings WHERE name = %s",
+							 quote_literal_cstr(name)), true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (s)
+			src = MemoryContextStrdup(TopTransactionContext, s);
+	}
+	SPI_finish();
+	return psprintf("%s (set by: %s)", v ? v : "", src ? src : "unknown");
+}
+
+/*
+ * Rows of the deployment model: Odoo's role, whether it is a superuser and a
+ * member of retailflow_odoo, the extension's owner and the policy settings.
+ */
+static void
+status_security(Tuplestorestate *ts, TupleDesc td, const RfOdoo *o)
+{
+	Oid			odoo = RfOdooOwner();
+	Oid			group = get_role_oid("retailflow_odoo", true);
+	bool		member = OidIsValid(group) && has_privs_of_role(odoo, group);
+	bool		super = superuser_arg(odoo);
+
+	status_row(ts, td, "security", "odoo role", GetUserNameFromId(odoo, false),
+			   psprintf("Owner of Odoo's tables%s; %s; %s.",
+						OidIsValid(get_relname_relid("stock_quant", o->nsp)) ? " (of stock_quant)" : " (the database's owner)",
+						super ? "a superuser: retailflow cannot run Odoo's reads with fewer rights, run Odoo as an ordinary role" :
+						"not a superuser",
+						member ? "member of retailflow_odoo" :
+						"NOT a member of retailflow_odoo: GRANT retailflow_odoo TO it (README, Installing)"));
+	status_row(ts, td, "security", "extension owner", GetUserNameFromId(RfExtensionOwner(), false),
+			   "Writes retailflow's own tables on behalf of triggers and workers, inside a security-restricted operation.");
+	status_row(ts, td, "policy", "retailflow.conflict_action",
+			   GetConfigOption("retailflow.conflict_action", true, false),
+			   setting_with_source("retailflow.conflict_action"));
+	status_row(ts, td, "policy", "retailflow.approval_enforcement",
+			   GetConfigOption("retailflow.approval_enforcement", true, false),
+			   setting_with_source("retailflow.approval_enforcement"));
+}
+
 /*
  * retailflow.status(): the extension version, the detected Odoo version and
  * which Odoo tables and columns were found, one row each.
@@ -442,9 +544,19 @@ rf_status(PG_FUNCTION_ARGS)
 			   buf.data);
 	status_row(rsinfo->setResult, rsinfo->setDesc, "odoo", "schema",
 			   OidIsValid(o->nsp) ? "found" : "missing", odoo_schema_guc);
+	status_security(rsinfo->setResult, rsinfo->setDesc, o);
 
 	for (int i = 0; i < RF_NUM_TABLES; i++)
 	{
+		if (o->refused[i])
+		{
+			status_row(rsinfo->setResult, rsinfo->setDesc, "table", RfTableNames[i], "refused",
+					   psprintf("A %s stands where Odoo's table should be; retailflow never reads it.",
+								o->refused[i] == RELKIND_VIEW ? "view" :
+								o->refused[i] == RELKIND_FOREIGN_TABLE ? "foreign table" :
+								o->refused[i] == RELKIND_MATVIEW ? "materialized view" : "relation that is not a table"));
+			continue;
+		}
 		if (!OidIsValid(o->rel[i]))
 		{
 			status_row(rsinfo->setResult, rsinfo->setDesc, "table", RfTableNames[i], "missing", NULL);
@@ -528,5 +640,192 @@ rf_drop_extension_guard(PG_FUNCTION_ARGS)
 	SPI_connect();
 	SPI_execute("SELECT retailflow.detach()", false, 0);
 	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------- the managed triggers: changes made by anyone but retailflow ---------- */
+
+/* Set by attach()/detach() for the rest of their transaction: their own changes are not tampering. */
+static LocalTransactionId maintenance_lxid = InvalidLocalTransactionId;
+
+/* SQL: retailflow.managed_trigger_maintenance(): attach()/detach() announce their own changes. */
+Datum
+rf_managed_trigger_maintenance(PG_FUNCTION_ARGS)
+{
+	maintenance_lxid = MyProc->lxid;
+	PG_RETURN_VOID();
+}
+
+/* Records one change of a managed trigger through retailflow.record_trigger_change(), as the extension's owner. */
+static void
+record_trigger_change(const char *action, const char *schema, const char *table, const char *trigger,
+					  const char *detail)
+{
+	RfRunAs		ra;
+	Datum		v[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+
+	v[0] = CStringGetTextDatum(action);
+	v[1] = CStringGetTextDatum(schema);
+	v[2] = CStringGetTextDatum(table);
+	if (trigger)
+		v[3] = CStringGetTextDatum(trigger);
+	else
+		n[3] = 'n';
+	v[4] = CStringGetTextDatum(detail);
+	RfOwnSpiConnect(&ra);
+	if (SPI_execute_with_args("SELECT retailflow.record_trigger_change($1, $2, $3, $4, $5)", 5,
+							  (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}, v, n, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not record a change of a managed trigger");
+	RfOwnSpiFinish(&ra);
+}
+
+/* Is a change made now retailflow's own (extension script, attach(), detach())? */
+static bool
+trigger_change_is_ours(void)
+{
+	return creating_extension || maintenance_lxid == MyProc->lxid ||
+		!OidIsValid(get_extension_oid(RF_EXTENSION_NAME, true));
+}
+
+/*
+ * Event trigger at ddl_command_end for ALTER TABLE and ALTER TRIGGER: a
+ * managed trigger disabled, enabled for replicas only or always, enabled
+ * again, or renamed, on a table of Odoo's schema, is recorded (audit row,
+ * event, exception through the managed_trigger check).
+ */
+Datum
+rf_managed_trigger_ddl(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trig = (EventTriggerData *) fcinfo->context;
+	const RfOdoo *o;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("retailflow.managed_trigger_ddl() must be called as an event trigger")));
+	if (trigger_change_is_ours())
+		PG_RETURN_VOID();
+	o = RfOdooGet();
+	if (IsA(trig->parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) trig->parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+		if (!OidIsValid(relid) || get_rel_namespace(relid) != o->nsp)
+			PG_RETURN_VOID();
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+			const char *what = NULL;
+			bool		all = false;
+
+			switch (cmd->subtype)
+			{
+				case AT_DisableTrig:
+					what = "disabled";
+					break;
+				case AT_DisableTrigAll:
+				case AT_DisableTrigUser:
+					what = "disabled";
+					all = true;
+					break;
+				case AT_EnableReplicaTrig:
+					what = "enabled for replicas only";
+					break;
+				case AT_EnableAlwaysTrig:
+					what = "enabled always";
+					break;
+				case AT_EnableTrig:
+					what = "enabled";
+					break;
+				case AT_EnableTrigAll:
+				case AT_EnableTrigUser:
+					what = "enabled";
+					all = true;
+					break;
+				default:
+					break;
+			}
+			if (what)
+				record_trigger_change(what, get_namespace_name(o->nsp), get_rel_name(relid),
+									  all ? NULL : cmd->name,
+									  psprintf("ALTER TABLE %s %s TRIGGER %s", get_rel_name(relid),
+											   strncmp(what, "disabled", 8) == 0 ? "DISABLE" : "ENABLE",
+											   all ? (cmd->subtype == AT_DisableTrigUser || cmd->subtype == AT_EnableTrigUser ? "USER" : "ALL") :
+											   quote_identifier(cmd->name)));
+		}
+	}
+	else if (IsA(trig->parsetree, RenameStmt) &&
+			 ((RenameStmt *) trig->parsetree)->renameType == OBJECT_TRIGGER)
+	{
+		RenameStmt *stmt = (RenameStmt *) trig->parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+		if (OidIsValid(relid) && get_rel_namespace(relid) == o->nsp)
+			record_trigger_change("renamed", get_namespace_name(o->nsp), get_rel_name(relid), stmt->subname,
+								  psprintf("ALTER TRIGGER %s ON %s RENAME TO %s", quote_identifier(stmt->subname),
+										   get_rel_name(relid), quote_identifier(stmt->newname)));
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * Event trigger at sql_drop: a managed trigger dropped from a table of Odoo's
+ * schema (DROP TRIGGER, or with its table) is recorded.
+ */
+Datum
+rf_managed_trigger_drop(PG_FUNCTION_ARGS)
+{
+	const RfOdoo *o;
+	List	   *drops = NIL;
+	ListCell   *lc;
+	char	   *nsp;
+	MemoryContext outer;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("retailflow.managed_trigger_drop() must be called as an event trigger")));
+	if (trigger_change_is_ours())
+		PG_RETURN_VOID();
+	o = RfOdooGet();
+	nsp = OidIsValid(o->nsp) ? get_namespace_name(o->nsp) : NULL;
+	if (nsp == NULL)
+		PG_RETURN_VOID();
+	outer = CurrentMemoryContext;
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT o.address_names[2], o.address_names[3], o.original "
+							  "FROM pg_catalog.pg_event_trigger_dropped_objects() o "
+							  "WHERE o.object_type OPERATOR(pg_catalog.=) 'trigger' "
+							  "AND o.address_names[1] OPERATOR(pg_catalog.=) $1 "
+							  "AND o.address_names[3] OPERATOR(pg_catalog.~~) 'retailflow\\_%'",
+							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(nsp)}, NULL, true, 0) == SPI_OK_SELECT)
+	{
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *t = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			char	   *g = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			char	   *orig = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+
+			if (t && g)
+			{
+				MemoryContext spi = MemoryContextSwitchTo(outer);
+
+				drops = lappend(drops, list_make3(pstrdup(t), pstrdup(g),
+												  pstrdup(orig && orig[0] == 't' ? "DROP TRIGGER" :
+														  "dropped with its table")));
+				MemoryContextSwitchTo(spi);
+			}
+		}
+	}
+	SPI_finish();
+	foreach(lc, drops)
+	{
+		List	   *d = (List *) lfirst(lc);
+
+		record_trigger_change("dropped", nsp, linitial(d), lsecond(d), lthird(d));
+	}
 	PG_RETURN_VOID();
 }

@@ -71,13 +71,18 @@ rf_wake_workers_at_commit(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Writes one event and its deliveries (inside SPI); unknown or disabled types are skipped. */
+/*
+ * Writes one event and its deliveries, as the extension's owner (the caller
+ * may not write retailflow's tables); unknown or disabled types are skipped.
+ */
 static void
 enqueue(const char *event_type, const char *model, int32 id, const char *data)
 {
 	Datum		values[4];
 	int			ret;
+	RfRunAs		ra;
 
+	RfOwnSpiConnect(&ra);
 	if (enqueue_plan == NULL)
 	{
 		Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
@@ -107,6 +112,7 @@ enqueue(const char *event_type, const char *model, int32 id, const char *data)
 		elog(ERROR, "retailflow: outbox insert failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed > 0)
 		wake_at_commit = true;
+	RfOwnSpiFinish(&ra);
 }
 
 /* The event-type suffix of an Odoo state value (sale -> confirmed, cancel -> cancelled). */
@@ -145,12 +151,19 @@ capture_low(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 	char	   *location = column_text(newtup, desc, "location_id");
 	Datum		values[2];
 	uint64		i;
+	uint64		n;
 	int			ret;
+	RfRunAs		ra;
+	int32	   *op;
+	int32	   *wh;
+	double	   *minq;
+	double	   *freeq;
 
 	if (!OidIsValid(odoo->rel[RF_STOCK_WAREHOUSE_ORDERPOINT]) || product == NULL || location == NULL)
 		return;
 	if (schema == NULL || schema[0] == '\0')
 		schema = "public";
+	RfOdooSpiConnect(&ra);
 	if (low_plan == NULL || strcmp(low_plan_schema, schema) != 0)
 	{
 		Oid			types[2] = {INT4OID, INT4OID};
@@ -185,27 +198,29 @@ capture_low(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 	ret = SPI_execute_plan(low_plan, values, NULL, false, 0);	/* fresh snapshot: sees this row */
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "retailflow: stock.low query failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	/* copied out of SPI's memory: the results outlive the connection */
+	n = SPI_processed;
+	op = SPI_palloc(sizeof(int32) * Max(n, 1));
+	wh = SPI_palloc(sizeof(int32) * Max(n, 1));
+	minq = SPI_palloc(sizeof(double) * Max(n, 1));
+	freeq = SPI_palloc(sizeof(double) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		SPITupleTable *tt = SPI_tuptable;
+		bool		isnull;
+
+		op[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		wh[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		minq[i] = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		freeq[i] = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+	}
+	RfOdooSpiFinish(&ra);
+	if (n == 0)
 		return;
 	{
 		double		newfree = atof(column_text(newtup, desc, "quantity")) - atof(column_text(newtup, desc, "reserved_quantity"));
 		double		oldfree = atof(column_text(oldtup, desc, "quantity")) - atof(column_text(oldtup, desc, "reserved_quantity"));
-		SPITupleTable *tt = SPI_tuptable;
-		uint64		n = SPI_processed;
-		int32	   *op = palloc(sizeof(int32) * n);
-		int32	   *wh = palloc(sizeof(int32) * n);
-		double	   *minq = palloc(sizeof(double) * n);
-		double	   *freeq = palloc(sizeof(double) * n);
 
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			op[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-			wh[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-			minq[i] = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
-			freeq[i] = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
-		}
 		for (i = 0; i < n; i++)
 		{
 			double		before = freeq[i] - newfree + oldfree;
@@ -254,8 +269,6 @@ rf_capture_trigger(PG_FUNCTION_ARGS)
 	oldtup = td->tg_trigtuple;
 	newtup = td->tg_newtuple;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "retailflow: SPI_connect failed");
 	idtext = column_text(newtup, desc, "id");
 	if (idtext == NULL)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -302,6 +315,5 @@ rf_capture_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("unknown capture kind \"%s\"", kind),
 						errdetail("Capture kinds are state, refund and low.")));
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }

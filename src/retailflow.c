@@ -20,6 +20,7 @@ void
 _PG_init(void)
 {
 	OdooCatalogInit();
+	RunAsInit();
 	AvailabilityInit();
 	ConflictsInit();
 	ApprovalsInit();

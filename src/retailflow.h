@@ -55,6 +55,7 @@ typedef struct RfOdoo
 	int			version;		/* 0 unknown/none, 16 (or older), 17, 18 */
 	Oid			rel[RF_NUM_TABLES]; /* InvalidOid when missing */
 	char		reason[256];	/* why version is what it is (for errors) */
+	char		refused[RF_NUM_TABLES];	/* relkind of a non-table found under a table's name, else 0 */
 } RfOdoo;
 
 extern const char *const RfTableNames[RF_NUM_TABLES];
@@ -63,11 +64,33 @@ extern const char *const RfTableNames[RF_NUM_TABLES];
 extern void OdooCatalogInit(void);
 extern const RfOdoo *RfOdooGet(void);
 extern const RfOdoo *RfOdooRequire(uint32 table_mask);
+extern void RfOdooCheckSelect(const RfOdoo *o, uint32 table_mask);
 extern AttrNumber RfAttnum(RfTable table, const char *column, bool missing_ok);
-extern bool RfInRecovery(void);
 extern Oid	RfFindLeadingIndex(Oid relid, AttrNumber attnum);
 
 #define RF_MASK(t) (((uint32) 1) << (t))
+
+/* run_as.c: who retailflow's code runs as */
+typedef struct RfRunAs
+{
+	Oid			save_user;
+	int			save_sec;
+	int			nestlevel;
+	bool		switched;		/* role and settings to restore */
+	bool		counted;		/* an Odoo read in progress */
+} RfRunAs;
+
+extern void RunAsInit(void);
+extern Oid	RfExtensionOwner(void);
+extern Oid	RfOdooOwner(void);
+extern void RfRunAsExtensionOwner(RfRunAs *ra);
+extern void RfRunAsOdooReader(RfRunAs *ra);
+extern void RfRunAsEnd(RfRunAs *ra);
+extern void RfRefuseNonTable(Oid relid, char relkind) pg_attribute_noreturn();
+extern void RfOdooSpiConnect(RfRunAs *ra);
+extern void RfOdooSpiFinish(RfRunAs *ra);
+extern void RfOwnSpiConnect(RfRunAs *ra);
+extern void RfOwnSpiFinish(RfRunAs *ra);
 
 /* odoo_float.c */
 extern double RfNumericToDouble(Datum d);
@@ -115,7 +138,6 @@ extern void AvailabilityInit(void);
 
 /* conflicts.c */
 extern void ConflictsInit(void);
-extern Oid	RfExtensionOwner(void);
 /* approvals.c */
 extern void ApprovalsInit(void);
 /* webhooks (outbox_capture.c, worker.c) */

@@ -843,6 +843,12 @@ RfWebhookWorkerMain(Datum arg)
 	/* a lost commit only re-sends with the same webhook-id: no need to wait for the WAL flush */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", MyBgworkerEntry->bgw_name, PGC_USERSET, PGC_S_OVERRIDE);
+	/*
+	 * Odoo's role owns the database and may ALTER DATABASE ... SET
+	 * search_path: the worker's own SQL resolves names in pg_catalog only
+	 * (retailflow's objects are always qualified).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 	on_shmem_exit(worker_detach_shmem, (Datum) 0);
 	if (shared)

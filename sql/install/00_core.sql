@@ -1,8 +1,86 @@
--- 00_core.sql: the retailflow schema's foundation: status and Odoo detection,
--- the registry of triggers retailflow manages on Odoo's tables, attach() and
--- detach(), and the event trigger that cleans Odoo's tables on DROP EXTENSION.
+-- 00_core.sql: the retailflow schema's foundation: the deployment model's
+-- group roles, status and Odoo detection, odoo_query() (the one way the SQL
+-- functions reach Odoo's tables), the registry of triggers retailflow manages
+-- on Odoo's tables, attach() and detach(), the event triggers that clean
+-- Odoo's tables on DROP EXTENSION and record tampering with the managed
+-- triggers.  Privileges are granted in 95_grants.sql.
 
 COMMENT ON SCHEMA retailflow IS 'retailflow: omnichannel stock, conflicts, approvals and webhooks for Odoo databases';
+
+-- The deployment model's group roles (docs/security.md).  Roles belong to
+-- the cluster: the first CREATE EXTENSION creates them, later ones (other
+-- databases) find them.  DROP EXTENSION leaves them.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'retailflow_reader') THEN
+        CREATE ROLE retailflow_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'retailflow_odoo') THEN
+        CREATE ROLE retailflow_odoo NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'retailflow_admin') THEN
+        CREATE ROLE retailflow_admin NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('retailflow_odoo', 'retailflow_reader', 'MEMBER') THEN
+        GRANT retailflow_reader TO retailflow_odoo;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('retailflow_admin', 'retailflow_reader', 'MEMBER') THEN
+        GRANT retailflow_reader TO retailflow_admin;
+    END IF;
+END
+$$;
+
+-- Runs one statement over Odoo's tables: {odoo} is their schema, $1... the
+-- arguments; a superuser's call runs as the owner of Odoo's tables inside a
+-- security-restricted operation; views and foreign tables in Odoo's schema
+-- are refused.  SELECT * FROM retailflow.odoo_query('...', ...) AS t(col type, ...).
+CREATE FUNCTION retailflow.odoo_query(sql text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rf_odoo_query'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION retailflow.odoo_query(sql text, VARIADIC args "any")
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rf_odoo_query'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION retailflow.odoo_query(text) IS
+  'Internal: runs a statement over Odoo''s tables ({odoo} = their schema) with the rights retailflow reads them with';
+COMMENT ON FUNCTION retailflow.odoo_query(text, "any") IS
+  'Internal: odoo_query() with arguments $1, $2, ...';
+CREATE FUNCTION retailflow.odoo_exec(sql text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'rf_odoo_exec'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION retailflow.odoo_exec(sql text, VARIADIC args "any")
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'rf_odoo_exec'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION retailflow.odoo_exec(text) IS
+  'Internal: odoo_query() for a statement without rows (LOCK, UPDATE); returns the rows processed';
+COMMENT ON FUNCTION retailflow.odoo_exec(text, "any") IS
+  'Internal: odoo_exec() with arguments $1, $2, ...';
+REVOKE ALL ON FUNCTION retailflow.odoo_exec(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.odoo_exec(text, "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.odoo_query(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.odoo_query(text, "any") FROM PUBLIC;
+
+-- Whether every named table exists in Odoo's schema.
+CREATE FUNCTION retailflow.odoo_tables_exist(tables text[])
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN NOT EXISTS (
+    SELECT 1 FROM unnest(tables) AS t
+    WHERE to_regclass(format('%I.%I', coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'), t)) IS NULL);
+COMMENT ON FUNCTION retailflow.odoo_tables_exist(text[]) IS
+  'Internal: whether every named table exists in Odoo''s schema';
+
+-- The role the session acts as: SET ROLE counts, SECURITY DEFINER does not.
+CREATE FUNCTION retailflow.acting_role()
+RETURNS name
+AS 'MODULE_PATHNAME', 'rf_acting_role'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION retailflow.acting_role() IS
+  'The database role this session acts as (after SET ROLE, ignoring SECURITY DEFINER), as audit rows record it';
 
 CREATE FUNCTION retailflow.status(
     OUT component text, OUT name text, OUT status text, OUT detail text)
@@ -31,8 +109,10 @@ CREATE TABLE retailflow.managed_trigger (
     table_name   name NOT NULL,
     trigger_name name NOT NULL CHECK (trigger_name::text LIKE 'retailflow\_%'),
     concern      text NOT NULL,
-    -- what follows "CREATE TRIGGER <name>"; %s stands for the qualified table
+    -- what follows "CREATE [CONSTRAINT] TRIGGER <name>"; %s stands for the qualified table
     definition   text NOT NULL CHECK (definition LIKE '%\%s%'),
+    -- a constraint trigger (CREATE CONSTRAINT TRIGGER), e.g. deferred to commit
+    constraint_trigger boolean NOT NULL DEFAULT false,
     PRIMARY KEY (table_name, trigger_name)
 );
 COMMENT ON TABLE retailflow.managed_trigger IS
@@ -44,6 +124,18 @@ SELECT t, 'retailflow_cache_inval', 'availability cache',
 FROM unnest(ARRAY['stock_location', 'stock_warehouse', 'product_product',
                   'product_template', 'uom_uom']) AS t;
 
+-- attach() and detach() announce their own trigger changes, which the
+-- tamper-recording event triggers below then leave alone.
+CREATE FUNCTION retailflow.managed_trigger_maintenance()
+RETURNS void
+AS 'MODULE_PATHNAME', 'rf_managed_trigger_maintenance'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION retailflow.managed_trigger_maintenance() IS
+  'Internal: marks this transaction''s changes of managed triggers as retailflow''s own (attach, detach)';
+REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance() FROM PUBLIC;
+
+-- SECURITY INVOKER: creating a trigger on a table needs its owner (Odoo's
+-- role) or a superuser, as CREATE TRIGGER itself does.
 CREATE FUNCTION retailflow.attach(
     OUT table_name name, OUT trigger_name name, OUT action text)
 RETURNS SETOF record
@@ -55,7 +147,8 @@ DECLARE
     r    record;
     rel  regclass;
 BEGIN
-    FOR r IN SELECT m.table_name, m.trigger_name, m.definition
+    PERFORM retailflow.managed_trigger_maintenance_as_owner();
+    FOR r IN SELECT m.table_name, m.trigger_name, m.definition, m.constraint_trigger
              FROM retailflow.managed_trigger m ORDER BY 1, 2
     LOOP
         table_name := r.table_name;
@@ -67,7 +160,8 @@ BEGIN
                       WHERE tg.tgrelid = rel AND tg.tgname = r.trigger_name) THEN
             action := 'present';
         ELSE
-            EXECUTE format('CREATE TRIGGER %I ', r.trigger_name)
+            EXECUTE format('CREATE %sTRIGGER %I ', CASE WHEN r.constraint_trigger THEN 'CONSTRAINT ' ELSE '' END,
+                           r.trigger_name)
                  || format(r.definition, rel::text);
             action := 'created';
         END IF;
@@ -87,6 +181,7 @@ AS $$
 DECLARE
     r record;
 BEGIN
+    PERFORM retailflow.managed_trigger_maintenance();
     -- Drop by name wherever retailflow put them, whatever the schema GUC says now.
     FOR r IN SELECT tg.tgrelid::regclass AS rel, c.relname, tg.tgname
              FROM pg_trigger tg
@@ -119,3 +214,70 @@ LANGUAGE C;
 CREATE EVENT TRIGGER retailflow_drop_extension_guard
     ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
     EXECUTE FUNCTION retailflow.drop_extension_guard();
+
+-- attach() marks its own changes through this wrapper (it may run as Odoo's role).
+CREATE FUNCTION retailflow.managed_trigger_maintenance_as_owner()
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN retailflow.managed_trigger_maintenance();
+COMMENT ON FUNCTION retailflow.managed_trigger_maintenance_as_owner() IS
+  'Internal: managed_trigger_maintenance() for attach() run by Odoo''s role';
+REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance_as_owner() FROM PUBLIC;
+
+-- Anyone else changing a managed trigger (a table owner may drop or disable
+-- the triggers on its own tables) is recorded: an audit row, a
+-- retailflow.trigger_changed event and, through the managed_trigger check,
+-- an exception that stays open until the trigger is back (attach()).
+CREATE FUNCTION retailflow.record_trigger_change(action text, schema_name text, table_name text,
+                                                 trigger_name text, detail text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m record;
+BEGIN
+    FOR m IN SELECT mt.table_name, mt.trigger_name, mt.concern, t.tgenabled
+             FROM retailflow.managed_trigger mt
+             LEFT JOIN pg_catalog.pg_trigger t
+                    ON t.tgname = mt.trigger_name
+                   AND t.tgrelid = to_regclass(format('%I.%I', schema_name, mt.table_name))
+             WHERE mt.table_name = record_trigger_change.table_name
+               AND (record_trigger_change.trigger_name IS NULL OR mt.trigger_name = record_trigger_change.trigger_name)
+             ORDER BY mt.trigger_name
+    LOOP
+        PERFORM retailflow.audit('managed_trigger.' || replace(action, ' ', '_'), 'retailflow.managed_trigger', NULL,
+                                 NULL, jsonb_build_object('schema', schema_name, 'table', m.table_name,
+                                                          'trigger', m.trigger_name, 'concern', m.concern,
+                                                          'state', m.tgenabled, 'statement', detail));
+        PERFORM retailflow.emit('retailflow.trigger_changed', 'retailflow.managed_trigger', NULL,
+                                jsonb_build_object('action', action, 'schema', schema_name, 'table', m.table_name,
+                                                   'trigger', m.trigger_name, 'concern', m.concern,
+                                                   'statement', detail, 'role', retailflow.acting_role()));
+    END LOOP;
+    IF FOUND AND EXISTS (SELECT 1 FROM retailflow.exception_check c WHERE c.kind = 'managed_trigger' AND c.enabled) THEN
+        PERFORM retailflow.run_check('managed_trigger', retailflow.now());
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION retailflow.record_trigger_change(text, text, text, text, text) IS
+  'Internal: records a change of a managed trigger made outside attach()/detach() (audit, event, exception)';
+REVOKE ALL ON FUNCTION retailflow.record_trigger_change(text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION retailflow.managed_trigger_ddl()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'rf_managed_trigger_ddl'
+LANGUAGE C;
+CREATE FUNCTION retailflow.managed_trigger_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'rf_managed_trigger_drop'
+LANGUAGE C;
+CREATE EVENT TRIGGER retailflow_managed_trigger_ddl
+    ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
+    EXECUTE FUNCTION retailflow.managed_trigger_ddl();
+CREATE EVENT TRIGGER retailflow_managed_trigger_drop
+    ON sql_drop
+    EXECUTE FUNCTION retailflow.managed_trigger_drop();

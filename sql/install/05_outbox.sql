@@ -41,9 +41,12 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'rf_wake_workers_at_commit'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- SECURITY DEFINER: Odoo's role emits events without being able to write
+-- the outbox directly; the function touches retailflow's tables only.
 CREATE FUNCTION retailflow.emit(event_type text, model text, record_id integer, data jsonb DEFAULT '{}'::jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -156,7 +156,6 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    sch   text := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
     prods integer[];
     qtys  numeric[];
     found_order boolean;
@@ -165,14 +164,15 @@ BEGIN
         RAISE EXCEPTION 'sale_order_id must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF to_regclass(format('%I.sale_order_line', sch)) IS NULL THEN
-        RAISE EXCEPTION 'odoo table "%.sale_order_line" was not found', sch
+    IF NOT retailflow.odoo_tables_exist('{sale_order,sale_order_line}') THEN
+        RAISE EXCEPTION 'odoo table "sale_order_line" was not found'
             USING ERRCODE = 'undefined_table',
                   DETAIL = 'fulfilment_options(sale_order_id) reads sale orders.',
                   HINT = 'Install Odoo''s sale_stock module, or pass products and quantities instead.';
     END IF;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.sale_order WHERE id = $1)', sch)
-        INTO found_order USING sale_order_id;
+    SELECT t.ok INTO found_order
+      FROM retailflow.odoo_query('SELECT EXISTS (SELECT 1 FROM {odoo}.sale_order WHERE id = $1)', sale_order_id)
+        AS t(ok boolean);
     IF NOT found_order THEN
         RAISE EXCEPTION 'sale order % does not exist', sale_order_id
             USING ERRCODE = 'invalid_parameter_value',
@@ -180,7 +180,7 @@ BEGIN
     END IF;
     -- remaining quantity per line, converted from the line's UoM to the product's
     -- (uom._compute_quantity: qty / from.factor * to.factor)
-    EXECUTE format($q$
+    SELECT t.p, t.q INTO prods, qtys FROM retailflow.odoo_query($q$
         SELECT array_agg(x.product_id ORDER BY x.product_id), array_agg(x.qty ORDER BY x.product_id)
         FROM (
             SELECT l.product_id,
@@ -188,15 +188,14 @@ BEGIN
                             THEN l.product_uom_qty - coalesce(l.qty_delivered, 0)
                             ELSE (l.product_uom_qty - coalesce(l.qty_delivered, 0)) / lu.factor * pu.factor
                        END) AS qty
-            FROM %1$I.sale_order_line l
-            JOIN %1$I.product_product pp ON pp.id = l.product_id
-            JOIN %1$I.product_template pt ON pt.id = pp.product_tmpl_id
-            LEFT JOIN %1$I.uom_uom lu ON lu.id = l.product_uom
-            LEFT JOIN %1$I.uom_uom pu ON pu.id = pt.uom_id
+            FROM {odoo}.sale_order_line l
+            JOIN {odoo}.product_product pp ON pp.id = l.product_id
+            JOIN {odoo}.product_template pt ON pt.id = pp.product_tmpl_id
+            LEFT JOIN {odoo}.uom_uom lu ON lu.id = l.product_uom
+            LEFT JOIN {odoo}.uom_uom pu ON pu.id = pt.uom_id
             WHERE l.order_id = $1 AND l.display_type IS NULL AND pt.type <> 'service'
             GROUP BY l.product_id
-        ) x WHERE x.qty > 0$q$, sch)
-        INTO prods, qtys USING sale_order_id;
+        ) x WHERE x.qty > 0$q$, sale_order_id) AS t(p integer[], q numeric[]);
     IF prods IS NULL THEN
         RETURN;                 -- nothing left to deliver
     END IF;

@@ -123,7 +123,7 @@ BEGIN
     bypass := '(l.usage IN (''supplier'', ''customer'', ''inventory'', ''production'') OR coalesce(l.scrap_location, false)'
               || CASE WHEN v = 17 THEN ' OR (l.usage = ''transit'' AND l.company_id IS NULL))' ELSE ')' END;
     dest := CASE WHEN v >= 18 THEN 'coalesce(m.location_final_id, m.location_dest_id)' ELSE 'm.location_dest_id' END;
-    RETURN QUERY EXECUTE format($q$
+    RETURN QUERY SELECT * FROM retailflow.odoo_query(format($q$
     WITH loc AS (
         SELECT l.id, l.usage::text AS usage, %2$s AS bypass, l.warehouse_id FROM %1$I.stock_location l
     ), prod AS (
@@ -189,14 +189,14 @@ BEGIN
     FROM kk WHERE kk.qid IS NULL AND NOT kk.bypass AND kk.storable AND round(kk.mlres / kk.r) > 0
     UNION ALL
     -- 4. more reserved than on hand on a key
-    SELECT 'over_reservation', 'error', kk.product_id, kk.location_id, kk.lot, kk.pkg, kk.own, kk.warehouse_id,
+    SELECT 'over_reservation', 'warning', kk.product_id, kk.location_id, kk.lot, kk.pkg, kk.own, kk.warehouse_id,
            kk.qid, kk.qty, kk.res,
            format('%%s reserved but only %%s on hand', kk.res::float8, kk.qty::float8)
     FROM kk WHERE kk.qid IS NOT NULL AND NOT kk.bypass AND round(kk.res / kk.r) > round(kk.qty / kk.r)
       AND round(kk.res / kk.r) > 0
     UNION ALL
     -- 5. negative on-hand in an internal location
-    SELECT 'negative_stock', 'error', kk.product_id, kk.location_id, kk.lot, kk.pkg, kk.own, kk.warehouse_id,
+    SELECT 'negative_stock', 'warning', kk.product_id, kk.location_id, kk.lot, kk.pkg, kk.own, kk.warehouse_id,
            kk.qid, 0::numeric, kk.qty, format('%%s on hand in an internal location', kk.qty::float8)
     FROM kk WHERE kk.qid IS NOT NULL AND kk.usage = 'internal' AND round(kk.qty / kk.r) < 0
     UNION ALL
@@ -206,7 +206,8 @@ BEGIN
     FROM kk WHERE kk.n > 1
     UNION ALL
     -- 2 and 4b. per quant: reserved in a bypass location, negative reserved
-    SELECT CASE WHEN l.bypass THEN 'reserved_in_bypass_location' ELSE 'negative_reservation' END, 'error',
+    SELECT CASE WHEN l.bypass THEN 'reserved_in_bypass_location' ELSE 'negative_reservation' END,
+           CASE WHEN l.bypass THEN 'error' ELSE 'warning' END,
            q.product_id, q.location_id, coalesce(q.lot_id, 0), coalesce(q.package_id, 0), coalesce(q.owner_id, 0),
            l.warehouse_id, q.id, 0::numeric, q.reserved_quantity,
            CASE WHEN l.bypass THEN format('%%s reserved in a %%s location, where Odoo never reserves',
@@ -224,7 +225,7 @@ BEGIN
           FROM %1$I.stock_quant q JOIN loc l ON l.id = q.location_id JOIN prod p ON p.id = q.product_id
           WHERE p.tracking = 'serial' AND q.lot_id IS NOT NULL AND l.usage = 'internal'
           GROUP BY 1, 2) s
-    CROSS JOIN LATERAL (VALUES ('serial_overstock', 'error', s.product_id, s.loc, s.lot_id, s.qty, round(s.qty / s.r) > round(1 / s.r)),
+    CROSS JOIN LATERAL (VALUES ('serial_overstock', 'warning', s.product_id, s.loc, s.lot_id, s.qty, round(s.qty / s.r) > round(1 / s.r)),
                                ('serial_duplicated', 'warning', s.product_id, s.loc, s.lot_id, s.n::numeric, s.n > 1))
          AS x(k, sev, product_id, loc, lot_id, v, hit)
     WHERE x.hit
@@ -252,7 +253,9 @@ BEGIN
     )
     SELECT c.kind, c.severity, c.product_id, c.location_id, nullif(c.lot, 0), nullif(c.pkg, 0), nullif(c.own, 0),
            c.warehouse_id, c.record_id, c.expected, c.actual, c.detail
-    FROM allc c$q$, sch, bypass, storable, dest);
+    FROM allc c$q$, sch, bypass, storable, dest))
+      AS t(kind text, severity text, product_id integer, location_id integer, lot_id integer, package_id integer,
+           owner_id integer, warehouse_id integer, record_id integer, expected numeric, actual numeric, detail text);
 END
 $$;
 COMMENT ON FUNCTION retailflow.reservation_conflicts_sql() IS
@@ -266,19 +269,57 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'rf_conflict_check_trigger'
 LANGUAGE C;
 
+-- Judges at commit what the statement triggers collected (deferred constraint triggers).
+CREATE FUNCTION retailflow.conflict_commit_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'rf_conflict_commit_trigger'
+LANGUAGE C;
+
+-- Statement triggers sum what each statement changes per quant key; the
+-- deferred row triggers judge the transaction's net effect at commit (the
+-- first event judges everything pending, the others find nothing).
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
   ('stock_quant', 'retailflow_conflict_ins', 'reservation conflicts',
    'AFTER INSERT ON %s REFERENCING NEW TABLE AS rf_new FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()'),
   ('stock_quant', 'retailflow_conflict_upd', 'reservation conflicts',
-   'AFTER UPDATE ON %s REFERENCING NEW TABLE AS rf_new FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()'),
+   'AFTER UPDATE ON %s REFERENCING OLD TABLE AS rf_old NEW TABLE AS rf_new FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()'),
+  ('stock_quant', 'retailflow_conflict_del', 'reservation conflicts',
+   'AFTER DELETE ON %s REFERENCING OLD TABLE AS rf_old FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()'),
   ('stock_move_line', 'retailflow_conflict_ins', 'reservation conflicts',
    'AFTER INSERT ON %s REFERENCING NEW TABLE AS rf_new FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()'),
   ('stock_move_line', 'retailflow_conflict_upd', 'reservation conflicts',
-   'AFTER UPDATE ON %s REFERENCING NEW TABLE AS rf_new FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()');
+   'AFTER UPDATE ON %s REFERENCING OLD TABLE AS rf_old NEW TABLE AS rf_new FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()'),
+  ('stock_move_line', 'retailflow_conflict_del', 'reservation conflicts',
+   'AFTER DELETE ON %s REFERENCING OLD TABLE AS rf_old FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()');
+-- No WHEN clause: a trigger's WHEN makes it depend on the columns it names,
+-- and Odoo must stay free to alter its columns in a module upgrade.
+INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, constraint_trigger, definition) VALUES
+  ('stock_quant', 'retailflow_conflict_commit', 'reservation conflicts', true,
+   'AFTER INSERT OR UPDATE OR DELETE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()'),
+  ('stock_move_line', 'retailflow_conflict_commit', 'reservation conflicts', true,
+   'AFTER INSERT OR UPDATE OR DELETE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()');
 
 -- ---------------------------------------------------------------------------
 -- Repair: Odoo 18 stock.quant._clean_reservations, for 17 and 18.
 -- ---------------------------------------------------------------------------
+-- Records one change of repair_reservations() (exception_log, event, audit
+-- row): SECURITY DEFINER, since the caller may not write retailflow's tables.
+CREATE FUNCTION retailflow.record_repair(quant_id integer, product_id integer, location_id integer,
+                                         keys jsonb, new_reserved numeric, old_reserved numeric, detail text)
+RETURNS bigint
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN retailflow.log_exception('reservation_repaired', 'info', 'stock.quant', quant_id, product_id, location_id,
+                                keys, new_reserved, old_reserved, detail, 'repair', retailflow.acting_role(),
+                                'stock.reservation_repaired');
+COMMENT ON FUNCTION retailflow.record_repair(integer, integer, integer, jsonb, numeric, numeric, text) IS
+  'Internal: records one change of repair_reservations() in the exception log, the outbox and the audit trail';
+REVOKE ALL ON FUNCTION retailflow.record_repair(integer, integer, integer, jsonb, numeric, numeric, text) FROM PUBLIC;
+
+-- SECURITY INVOKER: it writes Odoo's stock_quant, which only Odoo's role (or
+-- a role it granted) may do; a superuser is refused, since Odoo's triggers
+-- would then run with a superuser's rights (SET ROLE to Odoo's role first).
 CREATE FUNCTION retailflow.repair_reservations(
     dry_run boolean DEFAULT true,
     OUT action text, OUT product_id integer, OUT location_id integer, OUT lot_id integer,
@@ -286,12 +327,9 @@ CREATE FUNCTION retailflow.repair_reservations(
     OUT old_reserved numeric, OUT new_reserved numeric, OUT detail text)
 RETURNS SETOF record
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET retailflow.conflict_action = 'off'
 AS $$
 DECLARE
-    sch      text := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
     v        integer := retailflow.odoo_version();
     storable text;
     bypass   text;
@@ -299,54 +337,63 @@ DECLARE
     q        record;
     delta    numeric;
     take     numeric;
+    keys     jsonb;
 BEGIN
     IF dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be null'
             USING ERRCODE = 'null_value_not_allowed',
                   DETAIL = 'Pass true to list the changes, false to apply them.';
     END IF;
-    IF v IS NULL OR to_regclass(format('%I.stock_move_line', sch)) IS NULL THEN
-        RAISE EXCEPTION 'odoo stock tables were not found in schema "%"', sch
+    IF v IS NULL OR NOT retailflow.odoo_tables_exist('{stock_quant,stock_move_line}') THEN
+        RAISE EXCEPTION 'odoo stock tables were not found'
             USING ERRCODE = 'undefined_table',
                   DETAIL = 'repair_reservations() recomputes stock_quant.reserved_quantity from stock_move_line.',
-                  HINT = 'Set retailflow.odoo_schema to the schema of Odoo''s tables.';
+                  HINT = 'Check retailflow.odoo_schema (SELECT * FROM retailflow.status()).';
     ELSIF v < 17 THEN
         RAISE EXCEPTION 'odoo % is not supported', v USING ERRCODE = 'feature_not_supported';
+    END IF;
+    IF NOT dry_run AND (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'repair_reservations() does not write Odoo''s tables as a superuser'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A superuser''s write would run the triggers Odoo''s role put on stock_quant with a superuser''s rights.',
+                  HINT = 'Run it as Odoo''s role: SET ROLE to the owner of stock_quant, then call it again.';
     END IF;
     storable := CASE WHEN v >= 18 THEN 'coalesce(pt.is_storable, false)' ELSE 'pt.type = ''product''' END;
     bypass := '(l.usage IN (''supplier'', ''customer'', ''inventory'', ''production'') OR coalesce(l.scrap_location, false)'
               || CASE WHEN v = 17 THEN ' OR (l.usage = ''transit'' AND l.company_id IS NULL))' ELSE ')' END;
     IF NOT dry_run THEN
         -- no reservation may change under us while we recompute
-        EXECUTE format('LOCK TABLE %1$I.stock_quant IN SHARE ROW EXCLUSIVE MODE', sch);
-        EXECUTE format('LOCK TABLE %1$I.stock_move_line IN SHARE MODE', sch);
+        PERFORM retailflow.odoo_exec('LOCK TABLE {odoo}.stock_quant IN SHARE ROW EXCLUSIVE MODE');
+        PERFORM retailflow.odoo_exec('LOCK TABLE {odoo}.stock_move_line IN SHARE MODE');
     END IF;
-    FOR k IN EXECUTE format($q$
+    FOR k IN SELECT * FROM retailflow.odoo_query(format($q$
         WITH a AS (
             SELECT q.product_id, q.location_id, q.lot_id, q.package_id, q.owner_id, sum(q.reserved_quantity) AS res
-            FROM %1$I.stock_quant q WHERE q.reserved_quantity <> 0 GROUP BY 1, 2, 3, 4, 5
+            FROM {odoo}.stock_quant q WHERE q.reserved_quantity <> 0 GROUP BY 1, 2, 3, 4, 5
         ), b AS (
             SELECT ml.product_id, ml.location_id, ml.lot_id, ml.package_id, ml.owner_id, sum(ml.quantity_product_uom) AS res
-            FROM %1$I.stock_move_line ml JOIN %1$I.product_product pp ON pp.id = ml.product_id
-            JOIN %1$I.product_template pt ON pt.id = pp.product_tmpl_id
+            FROM {odoo}.stock_move_line ml JOIN {odoo}.product_product pp ON pp.id = ml.product_id
+            JOIN {odoo}.product_template pt ON pt.id = pp.product_tmpl_id
             WHERE ml.state IN ('assigned', 'partially_available', 'waiting', 'confirmed')
-              AND ml.quantity_product_uom <> 0 AND %3$s
+              AND ml.quantity_product_uom <> 0 AND %2$s
             GROUP BY 1, 2, 3, 4, 5
         )
         SELECT coalesce(a.product_id, b.product_id) AS product_id, coalesce(a.location_id, b.location_id) AS location_id,
                CASE WHEN a.product_id IS NOT NULL THEN a.lot_id ELSE b.lot_id END AS lot_id,
                CASE WHEN a.product_id IS NOT NULL THEN a.package_id ELSE b.package_id END AS package_id,
                CASE WHEN a.product_id IS NOT NULL THEN a.owner_id ELSE b.owner_id END AS owner_id,
-               coalesce(a.res, 0) AS quant_res, coalesce(b.res, 0) AS ml_res, %2$s AS bypass,
-               coalesce(u.rounding, 0.01) AS r, l.company_id
+               coalesce(a.res, 0)::numeric AS quant_res, coalesce(b.res, 0)::numeric AS ml_res, %1$s AS bypass,
+               coalesce(u.rounding, 0.01)::numeric AS r, l.company_id
         FROM a FULL JOIN b ON b.product_id = a.product_id AND b.location_id = a.location_id
              AND b.lot_id IS NOT DISTINCT FROM a.lot_id AND b.package_id IS NOT DISTINCT FROM a.package_id
              AND b.owner_id IS NOT DISTINCT FROM a.owner_id
-        JOIN %1$I.stock_location l ON l.id = coalesce(a.location_id, b.location_id)
-        JOIN %1$I.product_product pp ON pp.id = coalesce(a.product_id, b.product_id)
-        JOIN %1$I.product_template pt ON pt.id = pp.product_tmpl_id
-        LEFT JOIN %1$I.uom_uom u ON u.id = pt.uom_id
-        ORDER BY 1, 2, 3 NULLS FIRST, 4 NULLS FIRST, 5 NULLS FIRST$q$, sch, bypass, storable)
+        JOIN {odoo}.stock_location l ON l.id = coalesce(a.location_id, b.location_id)
+        JOIN {odoo}.product_product pp ON pp.id = coalesce(a.product_id, b.product_id)
+        JOIN {odoo}.product_template pt ON pt.id = pp.product_tmpl_id
+        LEFT JOIN {odoo}.uom_uom u ON u.id = pt.uom_id
+        ORDER BY 1, 2, 3 NULLS FIRST, 4 NULLS FIRST, 5 NULLS FIRST$q$, bypass, storable))
+        AS t(product_id integer, location_id integer, lot_id integer, package_id integer, owner_id integer,
+             quant_res numeric, ml_res numeric, bypass boolean, r numeric, company_id integer)
     LOOP
         IF k.bypass THEN
             IF k.quant_res = 0 THEN
@@ -360,15 +407,17 @@ BEGIN
         END IF;
         product_id := k.product_id; location_id := k.location_id; lot_id := k.lot_id;
         package_id := k.package_id; owner_id := k.owner_id;
+        keys := jsonb_build_object('lot_id', lot_id, 'package_id', package_id, 'owner_id', owner_id);
         -- The delta lands on the key's quants in Odoo's strict-gather order (lot
         -- first, then id); a quant never goes below zero, the rest carries over.
-        FOR q IN EXECUTE format($q$
-            SELECT q.id, q.reserved_quantity FROM %1$I.stock_quant q
+        FOR q IN SELECT * FROM retailflow.odoo_query(format($q$
+            SELECT q.id, q.reserved_quantity::numeric FROM {odoo}.stock_quant q
             WHERE q.product_id = $1 AND q.location_id = $2 AND q.lot_id IS NOT DISTINCT FROM $3
               AND q.package_id IS NOT DISTINCT FROM $4 AND q.owner_id IS NOT DISTINCT FROM $5
             ORDER BY (CASE WHEN $6 < 0 THEN q.reserved_quantity = 0 ELSE false END), q.lot_id, q.id
-            %2$s$q$, sch, CASE WHEN dry_run THEN '' ELSE 'FOR UPDATE' END)
-            USING k.product_id, k.location_id, k.lot_id, k.package_id, k.owner_id, delta
+            %s$q$, CASE WHEN dry_run THEN '' ELSE 'FOR UPDATE' END),
+            k.product_id, k.location_id, k.lot_id, k.package_id, k.owner_id, delta)
+            AS t(id integer, reserved_quantity numeric)
         LOOP
             EXIT WHEN delta = 0;
             take := CASE WHEN delta > 0 THEN delta ELSE greatest(delta, -greatest(q.reserved_quantity, 0)) END;
@@ -381,33 +430,29 @@ BEGIN
             detail := format('key reserved %s on quants, %s on open move lines%s', k.quant_res::float8, k.ml_res::float8,
                              CASE WHEN k.bypass THEN ' (location never reserves)' ELSE '' END);
             IF NOT dry_run THEN
-                EXECUTE format('UPDATE %I.stock_quant SET reserved_quantity = $1 WHERE id = $2', sch)
-                    USING new_reserved, quant_id;
-                PERFORM retailflow.log_exception('reservation_repaired', 'info', 'stock.quant', quant_id,
-                    product_id, location_id,
-                    jsonb_build_object('lot_id', lot_id, 'package_id', package_id, 'owner_id', owner_id),
-                    new_reserved, old_reserved, detail, 'repair', session_user, 'stock.reservation_repaired');
+                PERFORM retailflow.odoo_exec('UPDATE {odoo}.stock_quant SET reserved_quantity = $1 WHERE id = $2',
+                                             new_reserved, quant_id);
+                PERFORM retailflow.record_repair(quant_id, product_id, location_id, keys, new_reserved, old_reserved, detail);
             END IF;
             RETURN NEXT;
         END LOOP;
         IF delta < 0 THEN
             -- negative reservations left on the key: set them to zero
-            FOR q IN EXECUTE format($q$
-                SELECT q.id, q.reserved_quantity FROM %1$I.stock_quant q
+            FOR q IN SELECT * FROM retailflow.odoo_query($q$
+                SELECT q.id, q.reserved_quantity::numeric FROM {odoo}.stock_quant q
                 WHERE q.product_id = $1 AND q.location_id = $2 AND q.lot_id IS NOT DISTINCT FROM $3
                   AND q.package_id IS NOT DISTINCT FROM $4 AND q.owner_id IS NOT DISTINCT FROM $5
-                  AND q.reserved_quantity < 0 ORDER BY q.id$q$, sch)
-                USING k.product_id, k.location_id, k.lot_id, k.package_id, k.owner_id
+                  AND q.reserved_quantity < 0 ORDER BY q.id$q$,
+                k.product_id, k.location_id, k.lot_id, k.package_id, k.owner_id)
+                AS t(id integer, reserved_quantity numeric)
             LOOP
                 quant_id := q.id; old_reserved := q.reserved_quantity; new_reserved := 0;
                 action := 'clear_negative';
                 detail := format('negative reservation %s cleared', q.reserved_quantity::float8);
                 IF NOT dry_run THEN
-                    EXECUTE format('UPDATE %I.stock_quant SET reserved_quantity = 0 WHERE id = $1', sch) USING quant_id;
-                    PERFORM retailflow.log_exception('reservation_repaired', 'info', 'stock.quant', quant_id,
-                        product_id, location_id,
-                        jsonb_build_object('lot_id', lot_id, 'package_id', package_id, 'owner_id', owner_id),
-                        0, old_reserved, detail, 'repair', session_user, 'stock.reservation_repaired');
+                    PERFORM retailflow.odoo_exec('UPDATE {odoo}.stock_quant SET reserved_quantity = 0 WHERE id = $1',
+                                                 quant_id);
+                    PERFORM retailflow.record_repair(quant_id, product_id, location_id, keys, 0, old_reserved, detail);
                 END IF;
                 RETURN NEXT;
             END LOOP;
@@ -417,16 +462,14 @@ BEGIN
             action := 'create_quant';
             detail := format('open move lines reserve %s and no quant exists', k.ml_res::float8);
             IF NOT dry_run THEN
-                EXECUTE format($q$INSERT INTO %I.stock_quant (product_id, location_id, lot_id, package_id, owner_id,
-                                   company_id, quantity, reserved_quantity, in_date, create_date, write_date)
-                                  VALUES ($1, $2, $3, $4, $5, $6, 0, $7, now() AT TIME ZONE 'UTC',
-                                          now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC') RETURNING id$q$, sch)
-                    INTO quant_id
-                    USING k.product_id, k.location_id, k.lot_id, k.package_id, k.owner_id, k.company_id, delta;
-                PERFORM retailflow.log_exception('reservation_repaired', 'info', 'stock.quant', quant_id,
-                    product_id, location_id,
-                    jsonb_build_object('lot_id', lot_id, 'package_id', package_id, 'owner_id', owner_id),
-                    new_reserved, 0, detail, 'repair', session_user, 'stock.reservation_repaired');
+                SELECT t.id INTO quant_id FROM retailflow.odoo_query($q$
+                    INSERT INTO {odoo}.stock_quant (product_id, location_id, lot_id, package_id, owner_id,
+                                                    company_id, quantity, reserved_quantity, in_date, create_date, write_date)
+                    VALUES ($1, $2, $3, $4, $5, $6, 0, $7, now() AT TIME ZONE 'UTC',
+                            now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC') RETURNING id$q$,
+                    k.product_id, k.location_id, k.lot_id, k.package_id, k.owner_id, k.company_id, delta)
+                    AS t(id integer);
+                PERFORM retailflow.record_repair(quant_id, product_id, location_id, keys, new_reserved, 0, detail);
             END IF;
             RETURN NEXT;
         END IF;

@@ -185,6 +185,7 @@ COMMENT ON TABLE retailflow.endpoint_health IS 'Per-endpoint circuit breaker sta
 CREATE FUNCTION retailflow.redeliver(delivery_id bigint)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -212,6 +213,7 @@ $$;
 CREATE FUNCTION retailflow.redeliver_dead(endpoint_id integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -237,6 +239,7 @@ RETURN retailflow.emit('retailflow.test', 'retailflow', NULL, jsonb_build_object
 CREATE FUNCTION retailflow.purge(batch integer DEFAULT 5000)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -37,14 +37,16 @@ CREATE TABLE retailflow.approval_rule (
 COMMENT ON TABLE retailflow.approval_rule IS
   'Approval rules: document type, company, conditions, approver group, level, SLA';
 
--- BEFORE INSERT/UPDATE: validates a rule with clear errors.
+-- BEFORE INSERT/UPDATE: validates a rule with clear errors.  SECURITY
+-- DEFINER so that an approval administrator need not read Odoo's tables; it
+-- reads them through odoo_query(), as the owner of Odoo's tables.
 CREATE FUNCTION retailflow.approval_rule_validate()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    sch text := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
     ok boolean;
     missing integer;
 BEGIN
@@ -98,15 +100,17 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Margins apply to sale orders and lines, discounts to sale and purchase orders, product categories to everything but refunds.';
     END IF;
-    IF to_regclass(format('%I.res_groups', sch)) IS NULL THEN
-        RAISE EXCEPTION 'odoo table "%.res_groups" was not found', sch
-            USING ERRCODE = 'undefined_table', DETAIL = 'Approval rules name Odoo user groups.';
+    IF NOT retailflow.odoo_tables_exist('{res_groups}') THEN
+        RAISE EXCEPTION 'odoo table "res_groups" was not found'
+            USING ERRCODE = 'undefined_table', DETAIL = 'Approval rules name Odoo user groups.',
+                  HINT = 'Check retailflow.odoo_schema (SELECT * FROM retailflow.status()).';
     END IF;
     IF NEW.group_id IS NULL THEN
         RAISE EXCEPTION 'approval rule group_id must not be null'
             USING ERRCODE = 'null_value_not_allowed', DETAIL = 'Every rule names the Odoo group (res_groups.id) whose members approve.';
     END IF;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.res_groups WHERE id = $1)', sch) INTO ok USING NEW.group_id;
+    SELECT t.ok INTO ok
+      FROM retailflow.odoo_query('SELECT EXISTS (SELECT 1 FROM {odoo}.res_groups WHERE id = $1)', NEW.group_id) AS t(ok boolean);
     IF NOT ok THEN
         RAISE EXCEPTION 'res_groups % does not exist', NEW.group_id
             USING ERRCODE = 'foreign_key_violation',
@@ -114,14 +118,17 @@ BEGIN
                   HINT = 'Resolve groups by XML id: SELECT res_id FROM ir_model_data WHERE model = ''res.groups'' AND module = ''purchase'' AND name = ''group_purchase_manager''.';
     END IF;
     IF NEW.company_id IS NOT NULL THEN
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.res_company WHERE id = $1)', sch) INTO ok USING NEW.company_id;
+        SELECT t.ok INTO ok
+          FROM retailflow.odoo_query('SELECT EXISTS (SELECT 1 FROM {odoo}.res_company WHERE id = $1)', NEW.company_id) AS t(ok boolean);
         IF NOT ok THEN
             RAISE EXCEPTION 'res_company % does not exist', NEW.company_id
                 USING ERRCODE = 'foreign_key_violation', HINT = 'Leave company_id NULL for a rule of every company.';
         END IF;
     END IF;
     IF NEW.product_category_id IS NOT NULL THEN
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.product_category WHERE id = $1)', sch) INTO ok USING NEW.product_category_id;
+        SELECT t.ok INTO ok
+          FROM retailflow.odoo_query('SELECT EXISTS (SELECT 1 FROM {odoo}.product_category WHERE id = $1)',
+                                     NEW.product_category_id) AS t(ok boolean);
         IF NOT ok THEN
             RAISE EXCEPTION 'product_category % does not exist', NEW.product_category_id
                 USING ERRCODE = 'foreign_key_violation';
@@ -132,8 +139,9 @@ BEGIN
             RAISE EXCEPTION 'partner_category_ids must be NULL or a non-empty array without NULLs'
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        EXECUTE format('SELECT min(t) FROM unnest($1) t WHERE NOT EXISTS (SELECT 1 FROM %I.res_partner_category c WHERE c.id = t)', sch)
-            INTO missing USING NEW.partner_category_ids;
+        SELECT t.id INTO missing
+          FROM retailflow.odoo_query('SELECT min(t) FROM unnest($1) t WHERE NOT EXISTS (SELECT 1 FROM {odoo}.res_partner_category c WHERE c.id = t)',
+                                     NEW.partner_category_ids) AS t(id integer);
         IF missing IS NOT NULL THEN
             RAISE EXCEPTION 'res_partner_category % does not exist', missing
                 USING ERRCODE = 'foreign_key_violation', DETAIL = 'Customer segments are Odoo partner tags.';
@@ -278,7 +286,6 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    sch text := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
     req retailflow.approval_request;
     before_row retailflow.approval_request;
     user_ok boolean;
@@ -305,7 +312,9 @@ BEGIN
                   DETAIL = format('It was %s by user %s.', req.state, coalesce(req.decided_by::text, 'nobody')),
                   HINT = 'Only pending or escalated requests can be decided.';
     END IF;
-    EXECUTE format('SELECT coalesce(bool_or(active), false) FROM %I.res_users WHERE id = $1', sch) INTO user_ok USING user_id;
+    -- Odoo's tables are read through odoo_query(): as the owner of Odoo's tables, never as this function's owner
+    SELECT t.ok INTO user_ok
+      FROM retailflow.odoo_query('SELECT coalesce(bool_or(active), false) FROM {odoo}.res_users WHERE id = $1', user_id) AS t(ok boolean);
     IF NOT user_ok THEN
         RAISE EXCEPTION 'user % is not an active odoo user', user_id
             USING ERRCODE = 'insufficient_privilege',
@@ -318,14 +327,16 @@ BEGIN
     END IF;
     tbl := CASE req.document_type WHEN 'sale.order.line' THEN 'sale_order_line'
                                   ELSE replace(req.document_type, '.', '_') END;
-    EXECUTE format('SELECT create_uid FROM %I.%I WHERE id = $1', sch, tbl) INTO creator USING req.record_id;
+    SELECT t.uid INTO creator
+      FROM retailflow.odoo_query(format('SELECT create_uid FROM {odoo}.%I WHERE id = $1', tbl), req.record_id) AS t(uid integer);
     IF user_id = creator THEN
         RAISE EXCEPTION 'user % created % % and cannot approve it', user_id, req.document_type, req.record_id
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'Segregation of duties: the creator of a document never decides its approvals.';
     END IF;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.res_groups_users_rel WHERE gid = $1 AND uid = $2)', sch)
-        INTO in_group USING req.group_id, user_id;
+    SELECT t.ok INTO in_group
+      FROM retailflow.odoo_query('SELECT EXISTS (SELECT 1 FROM {odoo}.res_groups_users_rel WHERE gid = $1 AND uid = $2)',
+                                 req.group_id, user_id) AS t(ok boolean);
     IF NOT in_group THEN
         RAISE EXCEPTION 'user % is not in approver group %', user_id, req.group_id
             USING ERRCODE = 'insufficient_privilege',
@@ -416,7 +427,6 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     mode text := coalesce(current_setting('retailflow.approval_enforcement', true), 'log');
-    sch text;
     has_lines boolean;
     line_ids integer[];
     missing text;
@@ -424,11 +434,10 @@ DECLARE
 BEGIN
     has_lines := tdoc = 'sale.order' AND retailflow.approval_active_rules('sale.order.line') > 0;
     IF has_lines THEN
-        sch := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
-        EXECUTE format('SELECT array_agg(l.id ORDER BY l.id) FROM %I.sale_order_line l '
-                       'WHERE l.order_id = $1 AND l.display_type IS NULL '
-                       'AND EXISTS (SELECT 1 FROM retailflow.required_approvals(''sale.order.line'', l.id))', sch)
-            INTO line_ids USING rec_id;
+        SELECT array_agg(t.id ORDER BY t.id) INTO line_ids
+          FROM retailflow.odoo_query('SELECT l.id FROM {odoo}.sale_order_line l '
+                                     'WHERE l.order_id = $1 AND l.display_type IS NULL', rec_id) AS t(id integer)
+         WHERE EXISTS (SELECT 1 FROM retailflow.required_approvals('sale.order.line', t.id));
     END IF;
     -- Wait for in-flight decisions on these requests, then read them committed.
     PERFORM 1 FROM retailflow.approval_request r

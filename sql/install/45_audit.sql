@@ -29,22 +29,30 @@ CREATE TABLE retailflow.audit_log (
     before        jsonb,
     after         jsonb,
     prev_hash     bytea NOT NULL,
-    hash          bytea NOT NULL
+    hash          bytea NOT NULL,
+    -- who wrote it, beside the Odoo user the application names: the session's
+    -- application_name and backend pid (db_role is the role it acted as)
+    application_name text,
+    backend_pid   integer
 );
 COMMENT ON TABLE retailflow.audit_log IS
   'Append-only, SHA-256 hash-chained audit trail (verify with retailflow.verify_audit_log())';
 CREATE INDEX audit_log_entity_idx ON retailflow.audit_log (entity, entity_id, id);
 
 -- The canonical text a row's hash covers (independent of TimeZone/DateStyle).
+-- Rows written before application_name and backend_pid were recorded (1.0)
+-- have both NULL, and their content is what 1.0 hashed.
 CREATE FUNCTION retailflow.audit_content(id bigint, logged_at timestamptz, action text, entity text,
                                          entity_id bigint, odoo_user_id integer, db_role name,
-                                         before jsonb, after jsonb)
+                                         before jsonb, after jsonb, application_name text, backend_pid integer)
 RETURNS bytea
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT convert_to(jsonb_build_array(id, extract(epoch FROM logged_at), action, entity, entity_id,
-                                        odoo_user_id, db_role::text, before, after)::text, 'UTF8')
+    SELECT convert_to((jsonb_build_array(id, extract(epoch FROM logged_at), action, entity, entity_id,
+                                         odoo_user_id, db_role::text, before, after)
+                       || CASE WHEN application_name IS NULL AND backend_pid IS NULL THEN '[]'::jsonb
+                               ELSE jsonb_build_array(application_name, backend_pid) END)::text, 'UTF8')
 $$;
 
 -- BEFORE INSERT: assigns id, prev_hash and hash from the chain head it locks.
@@ -57,7 +65,13 @@ DECLARE
     h retailflow.audit_head;
 BEGIN
     NEW.logged_at := clock_timestamp();
-    NEW.db_role := session_user;
+    -- the session that writes the row (the background worker passes the
+    -- refusing session's, for rows queued past a rollback)
+    IF NEW.backend_pid IS NULL THEN
+        NEW.db_role := retailflow.acting_role();
+        NEW.application_name := current_setting('application_name');
+        NEW.backend_pid := pg_backend_pid();
+    END IF;
     -- The UPDATE locks the head; in READ COMMITTED a waiting appender re-reads
     -- the head committed by the one it waited for, so the chain never forks.
     UPDATE retailflow.audit_head SET last_id = last_id + 1 WHERE singleton RETURNING * INTO h;
@@ -69,7 +83,8 @@ BEGIN
     NEW.id := h.last_id;
     NEW.prev_hash := h.last_hash;
     NEW.hash := sha256(h.last_hash || retailflow.audit_content(NEW.id, NEW.logged_at, NEW.action, NEW.entity,
-                       NEW.entity_id, NEW.odoo_user_id, NEW.db_role, NEW.before, NEW.after));
+                       NEW.entity_id, NEW.odoo_user_id, NEW.db_role, NEW.before, NEW.after,
+                       NEW.application_name, NEW.backend_pid));
     UPDATE retailflow.audit_head SET last_hash = NEW.hash WHERE singleton;
     RETURN NEW;
 END
@@ -133,6 +148,27 @@ $$;
 COMMENT ON FUNCTION retailflow.audit(text, text, bigint, jsonb, jsonb, integer) IS
   'Appends one row to the hash-chained audit log; odoo_user_id defaults to the retailflow.odoo_user_id setting';
 
+-- Appends a row queued past a rollback, naming the session that queued it
+-- (called by webhook worker 0 only).
+CREATE FUNCTION retailflow.audit_queued(action text, entity text, entity_id bigint, after jsonb,
+                                        odoo_user_id integer, db_role name, application_name text,
+                                        backend_pid integer, queued_at timestamptz)
+RETURNS bigint
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO retailflow.audit_log (action, entity, entity_id, odoo_user_id, db_role, before, after,
+                                      application_name, backend_pid, prev_hash, hash)
+    VALUES (action, entity, entity_id, odoo_user_id, db_role, NULL,
+            coalesce(after, '{}'::jsonb) || jsonb_build_object('queued_at', queued_at),
+            coalesce(application_name, ''), backend_pid, '', '')
+    RETURNING id
+$$;
+REVOKE ALL ON FUNCTION retailflow.audit_queued(text, text, bigint, jsonb, integer, name, text, integer, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.audit_queued(text, text, bigint, jsonb, integer, name, text, integer, timestamptz) IS
+  'Internal: appends an audit row queued past a rollback, with the role, application and backend of the session that queued it';
+
 -- Queues an audit row in shared memory for webhook worker 0 to append: for a
 -- refusal, which is an error and rolls back everything its transaction wrote.
 CREATE FUNCTION retailflow.audit_after_rollback(action text, entity text, entity_id bigint,
@@ -168,7 +204,8 @@ BEGIN
             RETURN;
         END IF;
         IF r.hash IS DISTINCT FROM sha256(prev || retailflow.audit_content(r.id, r.logged_at, r.action, r.entity,
-                                          r.entity_id, r.odoo_user_id, r.db_role, r.before, r.after)) THEN
+                                          r.entity_id, r.odoo_user_id, r.db_role, r.before, r.after,
+                                          r.application_name, r.backend_pid)) THEN
             ok := false; first_broken_id := r.id;
             detail := format('Row %s was modified: its content no longer matches its hash.', r.id);
             RETURN;

@@ -8,7 +8,8 @@
 
 INSERT INTO retailflow.event_type (name, description) VALUES
   ('exception.opened', 'A scheduled check found a new exception (a process that needs a human)'),
-  ('exception.resolved', 'An exception closed: it disappeared from the data or a user resolved it');
+  ('exception.resolved', 'An exception closed: it disappeared from the data or a user resolved it'),
+  ('retailflow.trigger_changed', 'A trigger retailflow manages on an Odoo table was dropped, disabled, enabled or renamed outside attach()/detach()');
 
 -- The clock of checks, KPIs and risk scores: retailflow.now_override when set.
 CREATE FUNCTION retailflow.now()
@@ -109,18 +110,18 @@ COMMENT ON VIEW retailflow.exception_summary IS
 REVOKE ALL ON TABLE retailflow.exception_check, retailflow.exception, retailflow.exceptions,
     retailflow.exception_summary FROM PUBLIC;
 
--- Whether every relation a check requires exists.
-CREATE FUNCTION retailflow.check_requirements_met(requires text[])
-RETURNS boolean
+-- The relations a check requires that do not exist (NULL when none is missing).
+CREATE FUNCTION retailflow.check_missing_relations(requires text[])
+RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(bool_and(
-             CASE WHEN r LIKE '%.%' THEN to_regclass(r)
-                  ELSE to_regclass(format('%I.%I',
-                         coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'), r))
-             END IS NOT NULL), true)
+    SELECT string_agg(r, ', ' ORDER BY r)
     FROM unnest(requires) AS r
+    WHERE CASE WHEN r LIKE '%.%' THEN to_regclass(r)
+               ELSE to_regclass(format('%I.%I',
+                      coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'), r))
+          END IS NULL
 $$;
 
 -- The interval of one check: retailflow.check_intervals entry or the default.
@@ -168,35 +169,48 @@ COMMENT ON FUNCTION retailflow.jsonb_identical(jsonb, jsonb) IS
   'Internal: true if two jsonb values have the same binary image (the exception checks'' change test)';
 
 -- Runs one check against the current data and reconciles its open exceptions.
+-- The check's own SQL (the items) runs through odoo_query() when it reads
+-- Odoo's tables, so a superuser's run (the background worker, run_checks())
+-- reads them as the owner of Odoo's tables inside a security-restricted
+-- operation; a check over retailflow's tables only runs as is.  Reconciling
+-- the open exceptions touches retailflow's tables only, with search_path
+-- pinned to pg_catalog.
 CREATE FUNCTION retailflow.run_check(p_kind text, as_of timestamptz,
                                      OUT status text, OUT opened integer, OUT resolved integer, OUT open integer)
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c        retailflow.exception_check;
-    sch      text := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
     t0       timestamptz := clock_timestamp();
     err      text;
+    missing  text;
+    items    text;
+    odoo     boolean;
 BEGIN
     SELECT * INTO c FROM retailflow.exception_check WHERE kind = p_kind FOR UPDATE;
     opened := 0; resolved := 0; open := NULL;
-    IF NOT retailflow.check_requirements_met(c.requires) THEN
+    missing := retailflow.check_missing_relations(c.requires);
+    IF missing IS NOT NULL THEN
         status := 'skipped';
+        err := format('Missing: %s.', missing);
     ELSE
+        -- the items, typed by name; $1 is the as-of time, $2 the check's severity
+        items := format($i$
+            SELECT i.model::text AS model, i.record_id::integer AS record_id, i.reference::text AS reference,
+                   i.since::timestamptz AS since, i.user_id::integer AS user_id, i.team_id::integer AS team_id,
+                   i.company_id::integer AS company_id, i.warehouse_id::integer AS warehouse_id,
+                   i.reason::text AS reason, coalesce(i.data::jsonb, '{}'::jsonb) AS data,
+                   coalesce(i.severity::text, $2) AS severity
+            FROM (%s) AS i
+            WHERE i.model IS NOT NULL AND i.record_id IS NOT NULL $i$, c.query);
+        odoo := EXISTS (SELECT 1 FROM unnest(c.requires) r WHERE r NOT LIKE 'retailflow.%');
         BEGIN
-            PERFORM set_config('search_path', format('pg_catalog, %I, pg_temp', sch), true);
             EXECUTE format($q$
                 WITH cur AS (
-                    SELECT DISTINCT ON (i.model, i.record_id)
-                           i.model::text AS model, i.record_id::integer AS record_id,
-                           i.reference::text AS reference, i.since::timestamptz AS since,
-                           i.user_id::integer AS user_id, i.team_id::integer AS team_id,
-                           i.company_id::integer AS company_id, i.warehouse_id::integer AS warehouse_id,
-                           i.reason::text AS reason, coalesce(i.data::jsonb, '{}') AS data,
-                           coalesce(i.severity::text, $2) AS severity
-                    FROM (%s) AS i
-                    WHERE i.model IS NOT NULL AND i.record_id IS NOT NULL
+                    SELECT DISTINCT ON (i.model, i.record_id) i.*
+                    FROM %s
                     ORDER BY i.model, i.record_id
                 ),
                 old AS (
@@ -263,17 +277,19 @@ BEGIN
                 )
                 SELECT (SELECT count(*) FROM ev_new)::integer, (SELECT count(*) FROM ev_gone)::integer,
                        (SELECT count(*) FROM diff WHERE NOT is_gone)::integer, (SELECT count(*) FROM changed)::integer
-            $q$, c.query)
+            $q$, CASE WHEN odoo
+                      THEN 'retailflow.odoo_query($5, $1, $2) AS i(model text, record_id integer, reference text, '
+                           'since timestamptz, user_id integer, team_id integer, company_id integer, '
+                           'warehouse_id integer, reason text, data jsonb, severity text)'
+                      ELSE format('(%s) AS i', items) END)
             INTO opened, resolved, open
-            USING as_of, c.severity, c.kind, c.suggested_action;
-            PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+            USING as_of, c.severity, c.kind, c.suggested_action, items;
             status := 'ok';
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
             status := 'error';
             opened := 0; resolved := 0; open := NULL;
         END;
-        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
     END IF;
     UPDATE retailflow.exception_check
     SET last_run_at = as_of, last_status = status, last_error = err,
@@ -290,6 +306,7 @@ $$;
 CREATE FUNCTION retailflow.run_checks(kinds text[] DEFAULT NULL, as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (kind text, status text, opened integer, resolved integer, open integer)
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -325,6 +342,7 @@ COMMENT ON FUNCTION retailflow.run_checks(text[], timestamptz) IS
 CREATE FUNCTION retailflow.run_due_checks(as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (kind text, status text, opened integer, resolved integer, open integer)
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -352,6 +370,7 @@ CREATE FUNCTION retailflow.exception_ack(exception_id bigint, action text DEFAUL
                                          assign_to integer DEFAULT NULL, note text DEFAULT NULL)
 RETURNS retailflow.exception
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -420,6 +439,7 @@ REVOKE ALL ON FUNCTION retailflow.exception_ack(bigint, text, integer, text) FRO
 CREATE FUNCTION retailflow.purge_exceptions(batch integer DEFAULT 5000, older_than interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -457,16 +477,6 @@ $$;
 COMMENT ON FUNCTION retailflow.purge_exceptions(integer, interval) IS
   'Removes up to batch closed exceptions and up to batch exception_log rows older than retailflow.exception_retention (or older_than); returns how many';
 REVOKE ALL ON FUNCTION retailflow.purge_exceptions(integer, interval) FROM PUBLIC;
-
--- SQL text with {odoo} replaced by the quoted schema of Odoo's tables.
-CREATE FUNCTION retailflow.odoo_sql(sql text)
-RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT replace(sql, '{odoo}',
-                   quote_ident(coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public')))
-$$;
 
 -- The storable-product predicate on product_template alias "pt" (17: type, 18: is_storable).
 CREATE FUNCTION retailflow.storable_sql()
@@ -516,7 +526,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN QUERY EXECUTE retailflow.odoo_sql($q$
+    RETURN QUERY SELECT * FROM retailflow.odoo_query($q$
         WITH ret AS (
             SELECT so.name AS so_name, orig.origin AS orig_origin
             FROM {odoo}.stock_picking sp
@@ -528,7 +538,7 @@ BEGIN
             SELECT v.k FROM ret, LATERAL (VALUES (ret.so_name::text), (ret.orig_origin::text)) v(k)
             WHERE v.k IS NOT NULL
         )
-        SELECT am.id, am.name::text, am.create_date AT TIME ZONE 'UTC', am.amount_total
+        SELECT am.id, am.name::text, am.create_date AT TIME ZONE 'UTC', am.amount_total::numeric
         FROM {odoo}.account_move am
         WHERE am.move_type = 'out_refund' AND am.state = 'posted'
           AND (am.invoice_origin IN (SELECT k FROM keys)
@@ -536,7 +546,7 @@ BEGIN
                                            WHERE inv.move_type = 'out_invoice'
                                              AND inv.invoice_origin IN (SELECT k FROM keys)))
         ORDER BY am.id
-    $q$) USING return_picking_id;
+    $q$, return_picking_id) AS t(move_id integer, name text, posted_at timestamptz, amount_total numeric);
 END
 $$;
 
@@ -716,4 +726,30 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
  FROM retailflow.endpoint_health h
  JOIN retailflow.endpoint ep ON ep.id = h.endpoint_id
  WHERE h.circuit_open_until > $1
+ $q$);
+
+-- retailflow's own controls: every managed trigger present and enabled on
+-- the Odoo tables that exist (a table owner can drop or disable them).
+INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
+('managed_trigger', 'critical',
+ 'Run SELECT * FROM retailflow.attach() (as a superuser or Odoo''s role) and find out who changed the trigger (retailflow.audit_log)',
+ 'A trigger retailflow manages on an Odoo table is missing or disabled: its control (capture, conflicts, approvals) is off',
+ '{retailflow.managed_trigger}',
+ $q$
+ SELECT 'retailflow.managed_trigger' AS model, hashtext(m.table_name || '.' || m.trigger_name) AS record_id,
+        m.table_name || '.' || m.trigger_name AS reference, NULL::timestamptz AS since,
+        NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id, NULL::integer AS warehouse_id,
+        CASE WHEN t.oid IS NULL THEN format('trigger %s on %s is missing: %s is off', m.trigger_name, m.table_name, m.concern)
+             ELSE format('trigger %s on %s is %s: %s is off', m.trigger_name, m.table_name,
+                         CASE t.tgenabled WHEN 'D' THEN 'disabled' ELSE 'enabled for replicas only' END,
+                         m.concern) END AS reason,
+        jsonb_build_object('table', m.table_name, 'trigger', m.trigger_name, 'concern', m.concern,
+                           'state', coalesce(t.tgenabled::text, 'missing')) AS data,
+        NULL::text AS severity
+ FROM retailflow.managed_trigger m
+ JOIN pg_catalog.pg_class c
+   ON c.relname = m.table_name
+  AND c.relnamespace = to_regnamespace(coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'))
+ LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname = m.trigger_name
+ WHERE c.relkind IN ('r', 'p') AND (t.oid IS NULL OR t.tgenabled IN ('D', 'R'))
  $q$);

@@ -45,8 +45,8 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY tables LOOP
-        IF to_regclass(retailflow.odoo_sql('{odoo}.' || quote_ident(t))) IS NULL THEN
-            RAISE EXCEPTION 'Odoo table % not found', t
+        IF NOT retailflow.odoo_tables_exist(ARRAY[t]) THEN
+            RAISE EXCEPTION 'odoo table "%" was not found', t
                 USING ERRCODE = 'undefined_table',
                       DETAIL = 'This KPI reads Odoo''s own tables.',
                       HINT = 'Check retailflow.odoo_schema and that the Odoo module is installed.';
@@ -65,7 +65,7 @@ AS $$
 BEGIN
     PERFORM retailflow.kpi_check_period(date_from, date_to);
     PERFORM retailflow.kpi_require('{sale_order}');
-    RETURN QUERY EXECUTE retailflow.odoo_sql($q$
+    RETURN QUERY SELECT * FROM retailflow.odoo_query($q$
         SELECT so.company_id, so.team_id, count(*),
                retailflow.kpi_interval(percentile_cont(0.5) WITHIN GROUP (ORDER BY d.s)),
                retailflow.kpi_interval(percentile_cont(0.9) WITHIN GROUP (ORDER BY d.s)),
@@ -76,8 +76,8 @@ BEGIN
         WHERE so.state = 'sale' AND so.create_date IS NOT NULL
           AND so.date_order >= $1 AT TIME ZONE 'UTC' AND so.date_order < $2 AT TIME ZONE 'UTC'
         GROUP BY so.company_id, so.team_id
-        ORDER BY so.company_id, so.team_id NULLS LAST $q$)
-    USING date_from, date_to;
+        ORDER BY so.company_id, so.team_id NULLS LAST $q$,
+        date_from, date_to) AS t(company_id integer, team_id integer, orders bigint, p50 interval, p90 interval, p99 interval, mean interval);
 END
 $$;
 COMMENT ON FUNCTION retailflow.kpi_order_release(timestamptz, timestamptz) IS
@@ -93,7 +93,7 @@ AS $$
 BEGIN
     PERFORM retailflow.kpi_check_period(date_from, date_to);
     PERFORM retailflow.kpi_require('{sale_order,stock_picking,stock_picking_type}');
-    RETURN QUERY EXECUTE retailflow.odoo_sql($q$
+    RETURN QUERY SELECT * FROM retailflow.odoo_query($q$
         WITH done AS (
             SELECT sp.sale_id, max(sp.date_done) AS done_at
             FROM {odoo}.stock_picking sp
@@ -113,8 +113,8 @@ BEGIN
         WHERE so.state = 'sale'
           AND done.done_at >= $1 AT TIME ZONE 'UTC' AND done.done_at < $2 AT TIME ZONE 'UTC'
         GROUP BY so.company_id, so.warehouse_id, so.team_id
-        ORDER BY so.company_id, so.warehouse_id NULLS LAST, so.team_id NULLS LAST $q$)
-    USING date_from, date_to;
+        ORDER BY so.company_id, so.warehouse_id NULLS LAST, so.team_id NULLS LAST $q$,
+        date_from, date_to) AS t(company_id integer, warehouse_id integer, team_id integer, orders bigint, p50 interval, p90 interval, p99 interval, mean interval);
 END
 $$;
 COMMENT ON FUNCTION retailflow.kpi_fulfilment_latency(timestamptz, timestamptz) IS
@@ -130,7 +130,7 @@ AS $$
 BEGIN
     PERFORM retailflow.kpi_check_period(date_from, date_to);
     PERFORM retailflow.kpi_require('{sale_order,stock_picking,stock_picking_type,account_move}');
-    RETURN QUERY EXECUTE retailflow.odoo_sql($q$
+    RETURN QUERY SELECT * FROM retailflow.odoo_query($q$
         WITH ret AS (
             SELECT sp.id, sp.company_id, pt.warehouse_id, so.team_id,
                    sp.date_done AT TIME ZONE 'UTC' AS received_at,
@@ -152,8 +152,8 @@ BEGIN
         CROSS JOIN LATERAL (SELECT CASE WHEN r.refunded_at IS NOT NULL
                                         THEN greatest(extract(epoch FROM r.refunded_at - r.received_at), 0)::double precision END AS s) d
         GROUP BY r.company_id, r.warehouse_id, r.team_id
-        ORDER BY r.company_id, r.warehouse_id NULLS LAST, r.team_id NULLS LAST $q$)
-    USING date_from, date_to;
+        ORDER BY r.company_id, r.warehouse_id NULLS LAST, r.team_id NULLS LAST $q$,
+        date_from, date_to) AS t(company_id integer, warehouse_id integer, team_id integer, returns bigint, refunded bigint, p50 interval, p90 interval, p99 interval, mean interval);
 END
 $$;
 COMMENT ON FUNCTION retailflow.kpi_return_cycle(timestamptz, timestamptz) IS
@@ -169,7 +169,7 @@ AS $$
 BEGIN
     PERFORM retailflow.kpi_check_period(date_from, date_to);
     PERFORM retailflow.kpi_require('{stock_move,stock_location,stock_quant}');
-    RETURN QUERY EXECUTE retailflow.odoo_sql($q$
+    RETURN QUERY SELECT * FROM retailflow.odoo_query($q$
         WITH adj AS (
             SELECT sm.company_id, il.id AS location_id, il.warehouse_id, sm.product_id,
                    CASE WHEN src.usage = 'inventory' THEN sm.quantity ELSE -sm.quantity END AS diff
@@ -194,8 +194,8 @@ BEGIN
         LEFT JOIN oh ON oh.company_id IS NOT DISTINCT FROM a.company_id
                     AND oh.warehouse_id IS NOT DISTINCT FROM a.warehouse_id
         GROUP BY a.company_id, a.warehouse_id
-        ORDER BY a.company_id, a.warehouse_id NULLS LAST $q$)
-    USING date_from, date_to;
+        ORDER BY a.company_id, a.warehouse_id NULLS LAST $q$,
+        date_from, date_to) AS t(company_id integer, warehouse_id integer, counted_lines bigint, lines_with_difference bigint, line_accuracy numeric, abs_difference numeric, on_hand numeric, relative_difference numeric);
 END
 $$;
 COMMENT ON FUNCTION retailflow.kpi_stock_accuracy(timestamptz, timestamptz) IS

@@ -91,25 +91,26 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   DETAIL = 'order_risk() scores one sale_order row.';
     END IF;
-    IF to_regclass(retailflow.odoo_sql('{odoo}.sale_order')) IS NULL
-       OR to_regclass(retailflow.odoo_sql('{odoo}.sale_order_line')) IS NULL THEN
-        RAISE EXCEPTION 'Odoo table sale_order not found'
+    IF NOT retailflow.odoo_tables_exist('{sale_order,sale_order_line}') THEN
+        RAISE EXCEPTION 'odoo table "sale_order" was not found'
             USING ERRCODE = 'undefined_table',
                   DETAIL = 'order_risk() needs the Odoo sale module (sale_order, sale_order_line).',
                   HINT = 'Check retailflow.odoo_schema and that the sale module is installed.';
     END IF;
-    EXECUTE retailflow.odoo_sql($q$
-        SELECT so.id, so.name, so.partner_id, so.partner_invoice_id, so.partner_shipping_id, so.team_id,
-               so.amount_total, coalesce(so.date_order, so.create_date) AS d, so.state,
-               coalesce(pc.commercial_partner_id, so.partner_id) AS commercial_id,
+    SELECT * INTO o FROM retailflow.odoo_query($q$
+        SELECT so.id, so.name::text, so.partner_id, so.partner_invoice_id, so.partner_shipping_id, so.team_id,
+               so.amount_total::numeric, coalesce(so.date_order, so.create_date)::timestamp AS d, so.state::text,
+               coalesce(pc.commercial_partner_id, so.partner_id)::integer AS commercial_id,
                (pi.street, pi.street2, pi.zip, pi.city, pi.country_id) IS DISTINCT FROM
                (ps.street, ps.street2, ps.zip, ps.city, ps.country_id) AS other_address
         FROM {odoo}.sale_order so
         LEFT JOIN {odoo}.res_partner pc ON pc.id = so.partner_id
         LEFT JOIN {odoo}.res_partner pi ON pi.id = so.partner_invoice_id
         LEFT JOIN {odoo}.res_partner ps ON ps.id = so.partner_shipping_id
-        WHERE so.id = $1 $q$)
-    INTO o USING sale_order_id;
+        WHERE so.id = $1 $q$, sale_order_id)
+      AS t(id integer, name text, partner_id integer, partner_invoice_id integer, partner_shipping_id integer,
+           team_id integer, amount_total numeric, d timestamp, state text, commercial_id integer,
+           other_address boolean);
     IF o.id IS NULL THEN
         RAISE EXCEPTION 'sale order % does not exist', sale_order_id
             USING ERRCODE = 'invalid_parameter_value',
@@ -118,16 +119,16 @@ BEGIN
     as_of_ts := o.d;
 
     -- the customer's own confirmed orders before this one
-    EXECUTE retailflow.odoo_sql($q$
+    SELECT * INTO hist FROM retailflow.odoo_query($q$
         SELECT (m).median, (m).mad, (m).n
         FROM (SELECT retailflow.median_mad(array_agg(so.amount_total)) AS m
               FROM {odoo}.sale_order so
               WHERE so.partner_id = $1 AND so.state = 'sale' AND so.id <> $2
-                AND coalesce(so.date_order, so.create_date) <= $3 OFFSET 0) x $q$)
-    INTO hist USING o.partner_id, o.id, as_of_ts;
+                AND coalesce(so.date_order, so.create_date) <= $3 OFFSET 0) x $q$, o.partner_id, o.id, as_of_ts)
+      AS t(median numeric, mad numeric, n integer);
 
     -- the channel's latest confirmed orders before this one
-    EXECUTE retailflow.odoo_sql($q$
+    SELECT * INTO chan FROM retailflow.odoo_query($q$
         SELECT (x.m).median, (x.m).mad, (x.m).n, (x.d).median AS disc_median, (x.d).mad AS disc_mad
         FROM (SELECT retailflow.median_mad(array_agg(s.amount_total)) AS m,
                      (SELECT retailflow.median_mad(array_agg(l.discount))
@@ -139,9 +140,9 @@ BEGIN
                       AND so.date_order <= $3
                     ORDER BY so.date_order DESC, so.id DESC
                     LIMIT $4) s
-              OFFSET 0) x $q$)
-    INTO chan USING o.team_id, o.id, as_of_ts, (p->>'channel_sample')::integer,
-                    (p->>'discount_sample')::integer;
+              OFFSET 0) x $q$, o.team_id, o.id, as_of_ts, (p->>'channel_sample')::integer,
+                               (p->>'discount_sample')::integer)
+      AS t(median numeric, mad numeric, n integer, disc_median numeric, disc_mad numeric);
 
     -- 1. amount far above the customer's own history
     IF hist.n >= (p->>'customer_min_orders')::numeric THEN
@@ -182,8 +183,8 @@ BEGIN
                                      coalesce(hist.n, 0), o.partner_shipping_id, o.partner_invoice_id));
     END IF;
     -- 5. unusual quantity of one product against its sales velocity
-    FOR x IN EXECUTE retailflow.odoo_sql($q$
-        SELECT l.product_id, coalesce(pp.default_code, pp.id::text) AS ref, sum(l.product_uom_qty) AS qty,
+    FOR x IN SELECT * FROM retailflow.odoo_query($q$
+        SELECT l.product_id, coalesce(pp.default_code, pp.id::text)::text AS ref, sum(l.product_uom_qty)::numeric AS qty,
                coalesce((SELECT sum(sm.quantity)
                          FROM {odoo}.stock_move sm
                          JOIN {odoo}.stock_location dl ON dl.id = sm.location_dest_id
@@ -193,8 +194,8 @@ BEGIN
         JOIN {odoo}.product_product pp ON pp.id = l.product_id
         WHERE l.order_id = $1 AND l.product_id IS NOT NULL AND coalesce(l.display_type, '') = ''
         GROUP BY l.product_id, pp.default_code, pp.id
-        ORDER BY l.product_id $q$)
-        USING o.id, as_of_ts, (p->>'velocity_days')::integer
+        ORDER BY l.product_id $q$, o.id, as_of_ts, (p->>'velocity_days')::integer)
+      AS t(product_id integer, ref text, qty numeric, per_day numeric)
     LOOP
         IF x.qty > (p->>'quantity_min')::numeric
            AND x.qty > x.per_day * (p->>'quantity_velocity_days')::numeric THEN
@@ -207,14 +208,14 @@ BEGIN
         END IF;
     END LOOP;
     -- 6. many orders from one customer or one shipping address in a short time
-    EXECUTE retailflow.odoo_sql($q$
+    SELECT t.n INTO cnt FROM retailflow.odoo_query($q$
         SELECT greatest(count(*) FILTER (WHERE so.partner_id = $1),
-                        count(*) FILTER (WHERE so.partner_shipping_id = $2))
+                        count(*) FILTER (WHERE so.partner_shipping_id = $2))::integer
         FROM {odoo}.sale_order so
         WHERE (so.partner_id = $1 OR so.partner_shipping_id = $2) AND so.state <> 'cancel'
           AND coalesce(so.date_order, so.create_date) > $3 - make_interval(hours => $4)
-          AND coalesce(so.date_order, so.create_date) <= $3 $q$)
-    INTO cnt USING o.partner_id, o.partner_shipping_id, as_of_ts, (p->>'burst_hours')::integer;
+          AND coalesce(so.date_order, so.create_date) <= $3 $q$,
+        o.partner_id, o.partner_shipping_id, as_of_ts, (p->>'burst_hours')::integer) AS t(n integer);
     IF cnt >= (p->>'burst_orders')::numeric THEN
         r := r || jsonb_build_object('code', 'order_burst',
                     'points', (p->>'burst_points')::numeric,
@@ -222,9 +223,9 @@ BEGIN
                                      cnt, p->>'burst_hours'));
     END IF;
     -- 7. discount far above the channel's normal discount
-    EXECUTE retailflow.odoo_sql($q$
-        SELECT max(coalesce(l.discount, 0)) FROM {odoo}.sale_order_line l WHERE l.order_id = $1 $q$)
-    INTO z USING o.id;
+    SELECT t.d INTO z FROM retailflow.odoo_query($q$
+        SELECT max(coalesce(l.discount, 0))::numeric FROM {odoo}.sale_order_line l WHERE l.order_id = $1 $q$, o.id)
+      AS t(d numeric);
     IF z > (p->>'discount_min')::numeric THEN
         scale := greatest(1.4826 * coalesce(chan.disc_mad, 0), coalesce(chan.disc_median, 0) * (p->>'mad_floor_ratio')::numeric, 1);
         IF (z - coalesce(chan.disc_median, 0)) / scale > (p->>'robust_z')::numeric THEN
@@ -254,8 +255,8 @@ AS $$
 DECLARE
     p jsonb := retailflow.risk_parameters();
 BEGIN
-    IF to_regclass(retailflow.odoo_sql('{odoo}.stock_move')) IS NULL THEN
-        RAISE EXCEPTION 'Odoo table stock_move not found'
+    IF NOT retailflow.odoo_tables_exist('{stock_move}') THEN
+        RAISE EXCEPTION 'odoo table "stock_move" was not found'
             USING ERRCODE = 'undefined_table',
                   DETAIL = 'stockout_risk() needs the Odoo stock module.',
                   HINT = 'Check retailflow.odoo_schema and that the stock module is installed.';
@@ -265,7 +266,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   DETAIL = 'Pass NULL for every active warehouse, or an array of stock_warehouse ids.';
     END IF;
-    RETURN QUERY EXECUTE retailflow.odoo_sql(format($q$
+    RETURN QUERY SELECT * FROM retailflow.odoo_query(format($q$
         WITH sold AS MATERIALIZED (
             SELECT sm.product_id, sl.warehouse_id, sum(sm.product_qty) AS qty
             FROM {odoo}.stock_move sm
@@ -304,9 +305,12 @@ BEGIN
         LEFT JOIN q ON q.product_id = s.product_id AND q.warehouse_id = s.warehouse_id
         LEFT JOIN lead l ON l.product_id = s.product_id
         WHERE s.qty > 0
-        ORDER BY s.product_id, s.warehouse_id $q$, retailflow.storable_sql()))
-    USING coalesce(as_of, retailflow.now()), (p->>'stockout_window_days')::integer, warehouse_ids,
-          (p->>'stockout_default_lead_days')::numeric, (p->>'stockout_safety_days')::numeric;
+        ORDER BY s.product_id, s.warehouse_id $q$, retailflow.storable_sql()),
+        coalesce(as_of, retailflow.now()), (p->>'stockout_window_days')::integer, warehouse_ids,
+        (p->>'stockout_default_lead_days')::numeric, (p->>'stockout_safety_days')::numeric)
+      AS t(product_id integer, warehouse_id integer, free_qty numeric, sold_qty numeric,
+           daily_velocity numeric, days_of_cover numeric, lead_time_days numeric,
+           safety_days numeric, at_risk boolean);
 END
 $$;
 COMMENT ON FUNCTION retailflow.stockout_risk(integer[], timestamptz) IS

@@ -3,37 +3,15 @@
 -- run_checks() shared by all of them), and pg_dump includes retailflow's
 -- configuration and state tables.
 
--- The conflict scan, materialized once per transaction so that the conflict
--- kinds of one run_checks() share a single scan of quants, moves and lines.
+-- The conflict scan, kept once per transaction (C, in the transaction's
+-- memory) so that the conflict kinds of one run_checks() share a single scan
+-- of quants, moves and lines.
 CREATE FUNCTION retailflow.conflicts_for_checks()
 RETURNS TABLE (kind text, severity text, product_id integer, location_id integer, lot_id integer,
                package_id integer, owner_id integer, warehouse_id integer, record_id integer,
                expected numeric, actual numeric, detail text)
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    fresh boolean := false;
-BEGIN
-    IF to_regclass('pg_temp.rf_conflicts_tx_meta') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_temp.rf_conflicts_tx_meta WHERE txid = pg_current_xact_id())'
-            INTO fresh;
-    END IF;
-    IF NOT fresh THEN
-        IF to_regclass('pg_temp.rf_conflicts_tx') IS NOT NULL THEN
-            DROP TABLE pg_temp.rf_conflicts_tx;
-        END IF;
-        IF to_regclass('pg_temp.rf_conflicts_tx_meta') IS NOT NULL THEN
-            DROP TABLE pg_temp.rf_conflicts_tx_meta;
-        END IF;
-        CREATE TEMP TABLE rf_conflicts_tx ON COMMIT DROP AS SELECT * FROM retailflow.reservation_conflicts();
-        CREATE TEMP TABLE rf_conflicts_tx_meta ON COMMIT DROP AS SELECT pg_current_xact_id() AS txid;
-    END IF;
-    RETURN QUERY EXECUTE 'SELECT c.kind, c.severity, c.product_id, c.location_id, c.lot_id, c.package_id,
-                                 c.owner_id, c.warehouse_id, c.record_id, c.expected, c.actual, c.detail
-                          FROM pg_temp.rf_conflicts_tx c';
-END
-$$;
+AS 'MODULE_PATHNAME', 'rf_conflicts_for_checks'
+LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION retailflow.conflicts_for_checks() FROM PUBLIC;
 
 INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query)

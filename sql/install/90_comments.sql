@@ -2,12 +2,12 @@
 -- docs/sql-reference.md (generated from the catalog) describes every object.
 COMMENT ON FUNCTION retailflow.acting_user(integer, integer) IS
   'Internal: the Odoo user acting (explicit id, else retailflow.odoo_user_id, else the fallback)';
-COMMENT ON FUNCTION retailflow.audit_content(bigint, timestamptz, text, text, bigint, integer, name, jsonb, jsonb) IS
+COMMENT ON FUNCTION retailflow.audit_content(bigint, timestamptz, text, text, bigint, integer, name, jsonb, jsonb, text, integer) IS
   'Internal: the canonical text an audit row''s chain hash covers';
 COMMENT ON FUNCTION retailflow.check_interval(text) IS
   'Internal: the interval after which a scheduled exception check is due again';
-COMMENT ON FUNCTION retailflow.check_requirements_met(text[]) IS
-  'Internal: whether the relations a check needs exist';
+COMMENT ON FUNCTION retailflow.check_missing_relations(text[]) IS
+  'Internal: the relations a check needs that do not exist';
 COMMENT ON FUNCTION retailflow.conflicts_for_checks() IS
   'Internal: the reservation-conflict scan, materialized once per transaction for the exception checks';
 COMMENT ON FUNCTION retailflow.decide(bigint, integer, text, boolean) IS
@@ -28,8 +28,6 @@ COMMENT ON FUNCTION retailflow.median_mad(numeric[]) IS
   'Median and median absolute deviation of a sample (robust statistics for order_risk)';
 COMMENT ON FUNCTION retailflow.missing_approvals(text, integer) IS
   'Approvals a document still needs (rules matched and not yet approved), in approval order';
-COMMENT ON FUNCTION retailflow.odoo_sql(text) IS
-  'Internal: a query with Odoo''s schema substituted';
 COMMENT ON FUNCTION retailflow.purge(integer) IS
   'Removes up to n delivered events past retailflow.webhook_retention; returns how many';
 COMMENT ON FUNCTION retailflow.redeliver(bigint) IS
