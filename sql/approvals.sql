@@ -3,8 +3,10 @@
 -- form, Odoo purchase double validation and OCA tier validation equivalents,
 -- requests and segregation of duties, enforcement modes on Odoo-shaped state
 -- transitions, SLA escalation, events, the audit chain and tampering, bad input.
-CREATE DATABASE rf_t_approvals TEMPLATE rf_tiny;
-\c rf_t_approvals
+-- Odoo's writes, requests and decisions by Odoo's role (rf_odoo); rules by the
+-- approval administrator (rf_admin); enforcement modes and tampering by the DBA.
+CREATE DATABASE rf_t_approvals TEMPLATE rf_tiny OWNER rf_odoo;
+\c rf_t_approvals rf_odoo
 SET client_min_messages = warning;
 -- fixture users: 2 admin (every group), 3 stock.manager (1,3,4), 4 sales.web (1,5),
 -- 5 sales.store (1,3,5), 6 buyer (1,3,7), 7 portal.  Groups: 4 Inventory Administrator,
@@ -67,6 +69,11 @@ CREATE FUNCTION t_whatif(p_doc text, p_facts jsonb) RETURNS text LANGUAGE sql AS
     FROM retailflow.required_approvals(p_doc, p_facts) $$;
 
 -- ---------------------------------------------------------------- rule validation
+-- Odoo's role may read the rules, not write them
+SELECT rft.err($$INSERT INTO retailflow.approval_rule (name, document_type, group_id) VALUES ('x', 'sale.order', 6)$$);
+SELECT po_double_validation_amount AS po_limit_amount FROM res_company WHERE id = 1 \gset
+\c - rf_admin
+SET client_min_messages = warning;
 SELECT rft.err($$INSERT INTO retailflow.approval_rule (name, document_type, group_id) VALUES ('x', 'sale.quote', 6)$$);
 SELECT rft.err($$INSERT INTO retailflow.approval_rule (name, document_type, group_id) VALUES ('', 'sale.order', 6)$$);
 SELECT rft.err($$INSERT INTO retailflow.approval_rule (name, document_type, amount_min, amount_max, group_id) VALUES ('x', 'sale.order', 500, 100, 6)$$);
@@ -102,6 +109,8 @@ VALUES ('SO 1k-5k',        'sale.order', NULL, 1000, 5000, NULL, NULL, NULL, NUL
        ('SO company 2',    'sale.order', 2,    NULL, NULL, NULL, NULL, NULL, NULL,  NULL, 6, 1, 60, NULL),
        ('SO archived',     'sale.order', NULL, NULL, NULL, NULL, NULL, NULL, NULL,  NULL, 6, 1, 70, NULL);
 UPDATE retailflow.approval_rule SET active = false WHERE name = 'SO archived';
+\c - rf_odoo
+SET client_min_messages = warning;
 -- a: 10 x product 1 at list price (25.88, cost 10.73): 258.80, margin 58.54%, Household, partner 36 untagged
 SELECT t_so(4, 36, ARRAY[[1, 10, 25.88, 0]]) AS so_a \gset
 SELECT * FROM t_req('sale.order', :so_a);
@@ -145,9 +154,14 @@ UPDATE ir_property SET value_float = 6.88 WHERE name = 'standard_price' AND res_
 UPDATE product_template SET list_price = 15.79 WHERE id = 3;
 SELECT count(*) AS restored FROM t_req('sale.order', :so_e);
 -- rule changes are seen at once (statement trigger -> relcache invalidation)
+\c - rf_admin
 UPDATE retailflow.approval_rule SET amount_min = 100 WHERE name = 'SO 1k-5k';
+\c - rf_odoo
 SELECT * FROM t_req('sale.order', :so_a);
+\c - rf_admin
 UPDATE retailflow.approval_rule SET amount_min = 1000 WHERE name = 'SO 1k-5k';
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT count(*) AS after_revert FROM t_req('sale.order', :so_a);
 -- what-if facts, every condition
 SELECT t_whatif('sale.order', '{}');
@@ -162,9 +176,12 @@ SELECT t_whatif('sale.order', '{"risk_score": 70, "company_id": 2}');
 SELECT t_whatif('sale.order', '{"company_id": 1}');
 
 -- ---------------------------------------------------------------- price overrides (sale.order.line)
+\c - rf_admin
 INSERT INTO retailflow.approval_rule (name, document_type, max_discount, group_id)
 VALUES ('line discount>20', 'sale.order.line', 20, 6),
        ('any price override', 'sale.order.line', NULL, 5);
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT l.id - (SELECT min(id) FROM sale_order_line WHERE order_id = :so_c) AS line, r.*
 FROM sale_order_line l, LATERAL t_req('sale.order.line', l.id) r
 WHERE l.order_id IN (:so_c, :so_d, :so_e) ORDER BY 1, 2;
@@ -173,9 +190,13 @@ WHERE l.order_id IN (:so_c, :so_d, :so_e) ORDER BY 1, 2;
 -- res_company.po_double_validation = 'two_step', po_double_validation_amount = 5000: a PO needs
 -- purchase.group_purchase_manager when amount_total >= 5000 (Odoo allows it when amount_total < 5000).
 UPDATE res_company SET po_double_validation = 'two_step', po_double_validation_amount = 5000 WHERE id = 1;
+SELECT id AS po_company, po_double_validation_amount AS po_amount FROM res_company
+ WHERE po_double_validation = 'two_step' \gset
+\c - rf_admin
 INSERT INTO retailflow.approval_rule (name, document_type, company_id, amount_min, group_id)
-SELECT 'PO double validation', 'purchase.order', c.id, c.po_double_validation_amount, 8
-  FROM res_company c WHERE c.po_double_validation = 'two_step';
+VALUES ('PO double validation', 'purchase.order', :po_company, :po_amount, 8);
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT t_po(6, 4999.99) AS po_small, t_po(6, 5000) AS po_limit, t_po(6, 12000) AS po_big \gset
 SELECT * FROM t_req('purchase.order', :po_small);
 SELECT * FROM t_req('purchase.order', :po_limit);
@@ -187,10 +208,13 @@ SELECT * FROM t_req('purchase.order', :po_big);
 --   tier 2 sequence 20: [('partner_id.category_id', 'in', [VIP])]       -> Inventory Administrator
 --   tier 3 sequence 30: [('amount_total', '>=', 20000)], after tier 1   -> Purchase Administrator
 -- OCA approves tiers in sequence order; here sequence becomes level.
+\c - rf_admin
 INSERT INTO retailflow.approval_rule (name, document_type, amount_min, partner_category_ids, group_id, level, sequence)
 VALUES ('tier 1 big', 'sale.order', 20000, NULL, 6, 10, 10),
        ('tier 2 VIP', 'sale.order', NULL, '{1}', 4, 20, 20),
        ('tier 3 big', 'sale.order', 20000, NULL, 8, 30, 30);
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT t_so(4, 40, ARRAY[[1, 1000, 25.88, 0]]) AS so_tier \gset
 SELECT * FROM t_req('sale.order', :so_tier);
 
@@ -225,34 +249,54 @@ SELECT * FROM retailflow.missing_approvals('sale.order', :so_sod);
 
 -- ---------------------------------------------------------------- enforcement on Odoo state changes
 SHOW retailflow.approval_enforcement;
+-- the mode is the DBA's: Odoo's role cannot change it
+SELECT rft.err('SET retailflow.approval_enforcement = off');
+\c - postgres
 SELECT rft.err('SET retailflow.approval_enforcement = maybe');
 -- block: the confirmation is refused, naming the missing approvals
-SET retailflow.approval_enforcement = block;
+ALTER DATABASE rf_t_approvals SET retailflow.approval_enforcement = block;
+\c - rf_odoo
+SET client_min_messages = warning;
+SHOW retailflow.approval_enforcement;
 SELECT rft.err(format($$UPDATE sale_order SET state = 'sale' WHERE id = %s$$, :so_b));
 SELECT state FROM sale_order WHERE id = :so_b;
 -- the refusal rolls back its own transaction: its audit row is queued for the
--- webhook worker, which serves another database here (test/t/062 covers it)
+-- webhook worker, which serves another database here (test/t/062 covers it);
+-- neither the queue nor the slow path is open to Odoo's role
+SELECT rft.err($$SELECT retailflow.approval_enforce_missing('sale.order', 1, 1, 'sale')$$);
+SELECT rft.err($$SELECT retailflow.audit_after_rollback('x', 'sale.order', 1, NULL, NULL)$$);
+\c - postgres
 SELECT retailflow.audit_after_rollback('approval.enforcement_refused', 'sale.order', 1, NULL, '{}') AS queued;
 SELECT rft.err($$SELECT retailflow.audit_after_rollback(NULL, 'sale.order', 1, NULL, NULL)$$);
 SELECT rft.err($$SELECT retailflow.audit_after_rollback('x', '', 1, NULL, NULL)$$);
 SELECT rft.err(format('SELECT retailflow.audit_after_rollback(%L, %L, 1, NULL, NULL)', repeat('a', 64), 'sale.order'));
 SELECT rft.err(format('SELECT retailflow.audit_after_rollback(%L, %L, 1, NULL, %L)', 'x', 'sale.order',
                       jsonb_build_object('missing', repeat('m', 3000))));
--- Odoo's role owns its tables and has no access to schema retailflow: the
--- trigger still enforces (it reads the requests as the extension's owner),
--- and the slow path cannot be called directly
-CREATE ROLE rf_approvals_odoo;
-GRANT USAGE ON SCHEMA rft TO rf_approvals_odoo;
-GRANT SELECT, UPDATE ON sale_order, sale_order_line TO rf_approvals_odoo;
-SET ROLE rf_approvals_odoo;
+\c - rf_odoo
+SET client_min_messages = warning;
+-- another role Odoo lets update its orders (no retailflow grant): the rules
+-- still apply to it, and the facts are read with its own rights, so without
+-- SELECT on the product tables its confirmation fails closed (42501)
+\c - postgres
+CREATE ROLE rf_approvals_etl;
+\c - rf_odoo
+GRANT SELECT, UPDATE ON sale_order, sale_order_line TO rf_approvals_etl;
+\c - postgres
+SET ROLE rf_approvals_etl;
 SELECT rft.err(format($$UPDATE sale_order SET state = 'sale' WHERE id = %s$$, :so_b));
-SELECT rft.err($$SELECT retailflow.approval_enforce_missing('sale.order', 1, 1, 'sale')$$);
 RESET ROLE;
-GRANT USAGE ON SCHEMA retailflow TO rf_approvals_odoo;
-SET ROLE rf_approvals_odoo;
-SELECT rft.err($$SELECT retailflow.approval_enforce_missing('sale.order', 1, 1, 'sale')$$);
-SELECT rft.err($$SELECT retailflow.audit_after_rollback('x', 'sale.order', 1, NULL, NULL)$$);
+\c - rf_odoo
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO rf_approvals_etl;
+\c - postgres
+SET ROLE rf_approvals_etl;
+SELECT rft.err(format($$UPDATE sale_order SET state = 'sale' WHERE id = %s$$, :so_b));
 RESET ROLE;
+\c - rf_odoo
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM rf_approvals_etl;
+\c - postgres
+DROP ROLE rf_approvals_etl;
+\c - rf_odoo
+SET client_min_messages = warning;
 -- the trigger function is only a trigger
 SELECT rft.err('SELECT retailflow.approval_enforce()');
 -- a document no rule matches goes through
@@ -279,8 +323,11 @@ SELECT a.state FROM retailflow.approval_request r, LATERAL retailflow.approve(r.
 WHERE r.record_id = :po_big AND r.document_type = 'purchase.order';
 UPDATE purchase_order SET state = 'purchase' WHERE id = :po_big;
 -- refunds: posting a credit note above 1,000 needs an accounting approval; invoices are never checked
+\c - rf_admin
 INSERT INTO retailflow.approval_rule (name, document_type, amount_min, group_id, sla)
 VALUES ('refund 1k', 'account.move', 1000, 6, '2 hours');
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT t_refund(4, 1250) AS refund_big, t_refund(4, 999) AS refund_small \gset
 SELECT * FROM t_req('account.move', :refund_big);
 SELECT rft.err(format($$UPDATE account_move SET state = 'posted' WHERE id = %s$$, :refund_big));
@@ -288,8 +335,11 @@ UPDATE account_move SET state = 'posted' WHERE id = :refund_small;
 UPDATE account_move SET state = 'draft' WHERE id = 2;
 UPDATE account_move SET state = 'posted', amount_total = 99999 WHERE id = 2;
 -- inventory adjustments: applying a counted difference worth 100 or more needs the stock manager
+\c - rf_admin
 INSERT INTO retailflow.approval_rule (name, document_type, amount_min, product_category_id, group_id)
 VALUES ('count adjustment', 'stock.quant', 100, 2, 4);
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT id AS quant FROM stock_quant WHERE product_id = 1 AND quantity > 20 ORDER BY id LIMIT 1 \gset
 UPDATE stock_quant SET inventory_quantity = quantity - 20, inventory_diff_quantity = -20, inventory_quantity_set = true
 WHERE id = :quant;
@@ -297,7 +347,10 @@ SELECT * FROM t_req('stock.quant', :quant);
 -- Odoo's apply: quantity changes (through the move), then the inventory fields are reset
 SELECT rft.err(format($$UPDATE stock_quant SET inventory_quantity = 0, inventory_diff_quantity = 0, inventory_quantity_set = false WHERE id = %s$$, :quant));
 -- log: the change goes through, the missing approvals are requested and recorded
-SET retailflow.approval_enforcement = log;
+\c - postgres
+ALTER DATABASE rf_t_approvals SET retailflow.approval_enforcement = log;
+\c - rf_odoo
+SET client_min_messages = warning;
 SET retailflow.odoo_user_id = 5;
 UPDATE stock_quant SET inventory_quantity = 0, inventory_diff_quantity = 0, inventory_quantity_set = false WHERE id = :quant;
 UPDATE account_move SET state = 'posted' WHERE id = :refund_big;
@@ -308,18 +361,28 @@ WHERE document_type IN ('stock.quant', 'account.move') ORDER BY n;
 SELECT action, entity, odoo_user_id, after ->> 'missing' AS missing FROM retailflow.audit_log
 WHERE action = 'approval.enforcement_logged' ORDER BY id;
 -- off: nothing is checked or recorded
-SET retailflow.approval_enforcement = off;
+\c - postgres
+ALTER DATABASE rf_t_approvals SET retailflow.approval_enforcement = off;
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT t_so(4, 36, ARRAY[[1, 100, 25.88, 0]]) AS so_off \gset
 UPDATE sale_order SET state = 'sale' WHERE id = :so_off;
 SELECT count(*) AS requests_for_off FROM retailflow.approval_request WHERE document_type = 'sale.order' AND record_id = :so_off;
-RESET retailflow.approval_enforcement;
+\c - postgres
+ALTER DATABASE rf_t_approvals RESET retailflow.approval_enforcement;
+\c - rf_odoo
+SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------- SLA escalation
+-- (the background worker's job; the administrator may run it)
+\c - rf_admin
 SELECT retailflow.escalate_overdue(now() + interval '1 hour') AS escalated_after_1h;
 SELECT retailflow.escalate_overdue(now() + interval '3 hours') AS escalated_after_3h;
 SELECT retailflow.escalate_overdue(now() + interval '3 hours') AS escalated_again;
-SELECT document_type, rule, state FROM t_requests WHERE state = 'escalated' ORDER BY n;
 SELECT rft.err('SELECT retailflow.escalate_overdue(NULL)');
+\c - rf_odoo
+SET client_min_messages = warning;
+SELECT document_type, rule, state FROM t_requests WHERE state = 'escalated' ORDER BY n;
 -- escalated requests can still be decided
 SELECT a.state FROM retailflow.approval_request r, LATERAL retailflow.approve(r.id, 2) a
 WHERE r.document_type = 'account.move' AND r.state = 'escalated';
@@ -334,7 +397,17 @@ SELECT action, count(*) FROM retailflow.audit_log GROUP BY 1 ORDER BY 1;
 SELECT action, entity, odoo_user_id, db_role, before ->> 'state' AS before, after ->> 'state' AS after, after ->> 'comment' AS comment
 FROM retailflow.audit_log WHERE action IN ('approval.approved', 'approval.rejected') ORDER BY id LIMIT 3;
 SELECT ok, first_broken_id IS NULL AS no_broken_link FROM retailflow.verify_audit_log();
+-- each row names the session that wrote it
+SELECT count(*) AS rows, count(*) FILTER (WHERE db_role = 'rf_odoo') AS by_odoo_role,
+       count(*) FILTER (WHERE application_name = 'pg_regress/approvals') AS by_this_app,
+       count(*) FILTER (WHERE backend_pid IS NULL) AS without_pid
+FROM retailflow.audit_log;
+-- Odoo's role cannot append or change rows
+SELECT rft.err($$SELECT retailflow.audit('x', 'y', 1)$$);
+SELECT rft.err('UPDATE retailflow.audit_log SET action = ''x'' WHERE id = 1');
+SELECT rft.err('UPDATE retailflow.audit_head SET last_id = 0');
 -- append-only, even for the owner
+\c - postgres
 SELECT rft.err('UPDATE retailflow.audit_log SET action = ''x'' WHERE id = 1');
 SELECT rft.err('DELETE FROM retailflow.audit_log WHERE id = 1');
 SELECT rft.err('TRUNCATE retailflow.audit_log');
@@ -354,7 +427,7 @@ SELECT ok, first_broken_id = :tampered AS names_the_row, detail LIKE '%was modif
 FROM retailflow.verify_audit_log();
 -- ... or rehashes it so that its own hash fits: the next row's link breaks
 UPDATE retailflow.audit_log a SET hash = sha256(a.prev_hash || retailflow.audit_content(a.id, a.logged_at, a.action,
-       a.entity, a.entity_id, a.odoo_user_id, a.db_role, a.before, a.after))
+       a.entity, a.entity_id, a.odoo_user_id, a.db_role, a.before, a.after, a.application_name, a.backend_pid))
  WHERE id = :tampered;
 SELECT ok, first_broken_id = :tampered + 1 AS names_next_row, detail LIKE '%does not link%' AS says_link
 FROM retailflow.verify_audit_log();
@@ -362,7 +435,7 @@ FROM retailflow.verify_audit_log();
 UPDATE retailflow.audit_log SET after = :'orig_after'::jsonb, hash = decode(:'orig_hash', 'hex') WHERE id = :tampered;
 SELECT ok FROM retailflow.verify_audit_log();
 -- ... a row in the middle is deleted
-SELECT * INTO TEMP saved FROM retailflow.audit_log WHERE id = :tampered;
+CREATE TEMP TABLE saved AS SELECT * FROM retailflow.audit_log WHERE id = :tampered;
 DELETE FROM retailflow.audit_log WHERE id = :tampered;
 SELECT ok, first_broken_id = :tampered + 1 AS names_next_row, detail LIKE '%does not link%' AS says_link
 FROM retailflow.verify_audit_log();
@@ -373,6 +446,8 @@ SELECT ok, detail LIKE '%rows at the end were removed%' AS says_tail_removed FRO
 ALTER TABLE retailflow.audit_log ENABLE TRIGGER USER;
 
 -- ---------------------------------------------------------------- bad input
+\c - rf_odoo
+SET client_min_messages = warning;
 SELECT rft.err('SELECT * FROM retailflow.required_approvals(NULL, 1)');
 SELECT rft.err('SELECT * FROM retailflow.required_approvals(''sale.order'', NULL::integer)');
 SELECT rft.err('SELECT * FROM retailflow.required_approvals(''sale.quote'', 1)');
@@ -388,12 +463,13 @@ SELECT rft.err('SELECT * FROM retailflow.request_approvals(''sale.order'', 98765
 -- an invoice is not a refund: no rule applies
 SELECT count(*) AS invoice_rules FROM retailflow.required_approvals('account.move', 1);
 -- rules in use cannot be deleted (deactivate them instead)
+\c - rf_admin
 SELECT rft.err($$DELETE FROM retailflow.approval_rule WHERE name = 'refund 1k'$$);
 
 -- no Odoo tables
-\c rf_empty
+\c rf_empty rf_admin
 SELECT rft.err('SELECT * FROM retailflow.required_approvals(''sale.order'', 1)');
 SELECT rft.err($$INSERT INTO retailflow.approval_rule (name, document_type, group_id) VALUES ('x', 'sale.order', 1)$$);
 
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_approvals;

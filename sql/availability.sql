@@ -1,7 +1,7 @@
 -- availability: Odoo's stock.quant._get_available_quantity expectations
 -- (addons/stock/tests/test_quant.py), translated to SQL on hand-made data.
-CREATE DATABASE rf_t_availability TEMPLATE rf_odoo17;
-\c rf_t_availability
+CREATE DATABASE rf_t_availability TEMPLATE rf_odoo17 OWNER rf_odoo;
+\c rf_t_availability rf_odoo
 SET extra_float_digits = 0;
 SELECT rft.loc('Physical Locations', NULL, 'view') AS phys \gset
 SELECT rft.warehouse('WH', :phys) AS wh \gset
@@ -121,5 +121,5 @@ SELECT rft.err('SELECT retailflow.warehouse_available_qty(' || :p || ', NULL)');
 -- a view location is fine without strict (it counts its children)
 SELECT retailflow.available_qty(:p, :phys) AS "from the root view";
 
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_availability;

@@ -1,8 +1,11 @@
 -- conflicts: every reservation conflict kind produced on hand-made Odoo 17
 -- data and detected by reservation_conflicts() (C) and its SQL twin; the
--- statement triggers in log and block mode; repair_reservations(); bad input.
-CREATE DATABASE rf_t_conflicts TEMPLATE rf_odoo17;
-\c rf_t_conflicts
+-- triggers, judged at commit on the transaction's net effect, in log and
+-- block mode (set by the DBA, not lowered by Odoo's role);
+-- repair_reservations() as Odoo's role; bad input.  Odoo's writes are made by
+-- rf_odoo, the non-superuser role that owns the tables.
+CREATE DATABASE rf_t_conflicts TEMPLATE rf_odoo17 OWNER rf_odoo;
+\c rf_t_conflicts rf_odoo
 SET extra_float_digits = 0;
 -- an Odoo-style move line (quantity in the product's UoM)
 CREATE FUNCTION ml(p_move integer, p_qty numeric, p_state text DEFAULT 'assigned', p_lot integer DEFAULT NULL,
@@ -23,6 +26,16 @@ BEGIN
     m := rft.move(p_product, p_src, p_dst, p_qty, CASE WHEN p_reserved >= p_qty THEN 'assigned' ELSE 'partially_available' END);
     UPDATE stock_move SET quantity = p_reserved WHERE id = m;
     PERFORM ml(m, p_reserved, (SELECT state FROM stock_move WHERE id = m), p_lot, p_pkg);
+    RETURN m;
+END $$;
+-- one more reserved line on a new move (the caller updates the quant, as Odoo does)
+CREATE FUNCTION deliver_line(p_product integer, p_src integer, p_dst integer, p_qty numeric)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE m integer;
+BEGIN
+    m := rft.move(p_product, p_src, p_dst, p_qty, 'assigned');
+    UPDATE stock_move SET quantity = p_qty WHERE id = m;
+    PERFORM ml(m, p_qty, 'assigned');
     RETURN m;
 END $$;
 CREATE VIEW c AS
@@ -58,7 +71,9 @@ SELECT rft.stock_of(:wh) AS stock \gset
 SELECT rft.loc('Bin1', :stock) AS bin1 \gset
 
 -- clean data: reservations that match, receipts from Vendors reserving nothing,
--- consumables, negative quants in Vendors / Inventory adjustment
+-- consumables, negative quants in Vendors / Inventory adjustment; written in
+-- one transaction as Odoo writes quants and lines together
+BEGIN;
 SELECT rft.product('P') AS p \gset
 SELECT rft.product('PL', 'lot') AS pl \gset
 SELECT rft.lot(:pl, 'L1') AS l1 \gset
@@ -71,11 +86,14 @@ SELECT ml(rft.move(:p, :vendors, :stock, 7, 'assigned'), 7) IS NOT NULL;      --
 SELECT ml(rft.move(:pc, :stock, :customers, 2, 'assigned'), 2) IS NOT NULL;   -- consumable: no quant
 UPDATE stock_move SET quantity = 7 WHERE product_id = :p AND location_id = :vendors;
 UPDATE stock_move SET quantity = 2 WHERE product_id = :pc;
+COMMIT;
 SELECT * FROM c;
 SELECT count(*) AS "no diff" FROM c_diff;
 SELECT count(*) AS "nothing logged" FROM retailflow.exception_log;
 
--- now break every invariant, with the triggers off
+-- now break every invariant, as a DBA with the triggers off (Odoo's role may not switch them off)
+SELECT rft.err('SET retailflow.conflict_action = off');
+\c - postgres
 SET retailflow.conflict_action = off;
 -- 1. quants reserve 3 but lines 5 (a second line added behind Odoo's back)
 SELECT rft.product('P1') AS p1 \gset
@@ -120,57 +138,133 @@ SELECT rft.quant(:p9, :stock, 5, 2) IS NOT NULL;
 SELECT deliver(:p9, :stock, :customers, 2, 2) AS m9 \gset
 UPDATE stock_move SET quantity = 1.5 WHERE id = :m9;
 RESET retailflow.conflict_action;
+\c - rf_odoo
+SET extra_float_digits = 0;
 
 SELECT * FROM c;
 SELECT count(*) AS "no diff" FROM c_diff;
 SELECT detail FROM retailflow.reservation_conflicts() WHERE product_id = :p1 ORDER BY kind;
 SELECT count(*) AS "still nothing logged" FROM retailflow.exception_log;
 
--- triggers, log mode (the default): the write goes through, the conflict is logged and emitted
+-- triggers, log mode (the default): judged at commit, on what the transaction changed
 SHOW retailflow.conflict_action;
 SELECT rft.product('PT') AS pt \gset
+BEGIN;
 SELECT rft.quant(:pt, :stock, 2, 0) AS qt \gset
-UPDATE stock_quant SET reserved_quantity = 3 WHERE id = :qt;
+COMMIT;
+SELECT count(*) AS before FROM retailflow.exception_log \gset
+-- Odoo reserves: the quant and its move line in one transaction: nothing to log
+BEGIN;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 1 WHERE id = :qt;
+SELECT deliver_line(:pt, :stock, :customers, 1) AS mt \gset
+COMMIT;
+-- a transient state inside a transaction (45 reserved with 2 on hand), cleaned up before commit
+BEGIN;
+UPDATE stock_quant SET reserved_quantity = 45 WHERE id = :qt;
+UPDATE stock_quant SET reserved_quantity = 1 WHERE id = :qt;
+COMMIT;
+SELECT count(*) - :before AS "nothing logged" FROM retailflow.exception_log;
+-- Odoo 17 states, logged as warnings: a forced reservation above on hand, negative stock
+BEGIN;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 4 WHERE id = :qt;
+SELECT deliver_line(:pt, :stock, :customers, 4) IS NOT NULL;
+COMMIT;
+BEGIN;
 UPDATE stock_quant SET quantity = -1, reserved_quantity = 0 WHERE id = :qt;
+UPDATE stock_move_line SET state = 'done' WHERE product_id = :pt;
+COMMIT;
+-- broken invariants, logged as errors: a reservation no move line accounts for,
+-- a move line deleted behind Odoo's back, a reservation in a location where Odoo never reserves
+UPDATE stock_quant SET quantity = 3, reserved_quantity = 3 WHERE id = :qt;
+BEGIN;
+SELECT deliver_line(:pt, :stock, :customers, 3) AS mt3 \gset
+UPDATE stock_quant SET reserved_quantity = 3 WHERE id = :qt;
+COMMIT;
+DELETE FROM stock_move_line WHERE move_id = :mt3;
 INSERT INTO stock_quant (product_id, location_id, quantity, reserved_quantity, company_id, in_date)
 VALUES (:pt, :customers, 1, 1, 1, now());
 SELECT kind, severity, model, product_id = :pt AS pt, expected::float8, actual::float8, detail, source,
-       role = current_user AS role_ok, txid IS NOT NULL AS has_txid
-FROM retailflow.exception_log ORDER BY id;
-SELECT event_type, data->>'kind' AS kind FROM retailflow.outbox ORDER BY id;
--- a move line reserving from an over-reserved key is checked too
-UPDATE stock_quant SET quantity = 1, reserved_quantity = 1 WHERE id = :qt;
-SELECT count(*) AS before FROM retailflow.exception_log \gset
-SELECT ml(rft.move(:pt, :stock, :customers, 1, 'assigned'), 1) IS NOT NULL;
-SELECT count(*) - :before AS "logged by the line (0: key fine)" FROM retailflow.exception_log;
+       role = 'rf_odoo' AS role_ok, txid IS NOT NULL AS has_txid
+FROM retailflow.exception_log WHERE id > :before ORDER BY id;
+SELECT event_type, data->>'kind' AS kind, data->>'severity' AS severity
+FROM retailflow.outbox WHERE event_type = 'stock.conflict' ORDER BY id;
+-- a rolled-back savepoint takes its changes with it
+BEGIN;
+SAVEPOINT s;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 7 WHERE id = :qt;
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT count(*) AS "nothing logged for the rolled-back savepoint" FROM retailflow.exception_log
+WHERE detail LIKE '%by 7%';
+-- repair the key before block mode
+\c - postgres
 SET retailflow.conflict_action = off;
-UPDATE stock_quant SET reserved_quantity = 5 WHERE id = :qt;
-RESET retailflow.conflict_action;
-SELECT ml(rft.move(:pt, :stock, :customers, 1, 'assigned'), 1) IS NOT NULL;
-SELECT kind, model, detail FROM retailflow.exception_log WHERE id > :before ORDER BY id;
-UPDATE stock_quant SET quantity = 1, reserved_quantity = 1 WHERE id = :qt;
+UPDATE stock_quant SET quantity = 3, reserved_quantity = 0 WHERE product_id = :pt;
+DELETE FROM stock_move_line WHERE product_id = :pt;
+\c - rf_odoo
+SET extra_float_digits = 0;
 
--- block mode: the statement fails with SQLSTATE 23514 and names product, location and figures
-SET retailflow.conflict_action = block;
-SELECT regexp_replace(rft.err(format('UPDATE stock_quant SET reserved_quantity = 2 WHERE id = %s', :qt)),
+-- block mode: set by the DBA for the database; Odoo's role cannot switch it off
+\c - postgres
+ALTER DATABASE rf_t_conflicts SET retailflow.conflict_action = block;
+\c - rf_odoo
+SET extra_float_digits = 0;
+SHOW retailflow.conflict_action;
+SELECT rft.err('SET retailflow.conflict_action = off');
+SELECT rft.err('SET retailflow.conflict_action = log');
+SELECT rft.err('ALTER ROLE rf_odoo SET retailflow.conflict_action = off');
+SELECT rft.err('ALTER DATABASE rf_t_conflicts SET retailflow.conflict_action = off');
+SHOW retailflow.conflict_action;
+-- a reservation no move line accounts for: refused at COMMIT with 23514
+\set VERBOSITY default
+BEGIN;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 2 WHERE id = :qt;
+COMMIT;
+-- the same, judged early by SET CONSTRAINTS ... IMMEDIATE
+SELECT regexp_replace(rft.err(format('UPDATE stock_quant SET reserved_quantity = 2 WHERE id = %s; SET CONSTRAINTS ALL IMMEDIATE', :qt)),
                       'product \d+|location \d+', 'X', 'g') AS err;
-SELECT regexp_replace(rft.err(format('UPDATE stock_quant SET quantity = -4, reserved_quantity = 0 WHERE id = %s', :qt)),
+-- a move line deleted behind Odoo's back, a reservation in Scrap
+BEGIN;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 1 WHERE id = :qt;
+SELECT deliver_line(:pt, :stock, :customers, 1) AS mb \gset
+COMMIT;
+SELECT regexp_replace(rft.err(format('DELETE FROM stock_move_line WHERE move_id = %s; SET CONSTRAINTS ALL IMMEDIATE', :mb)),
                       'product \d+|location \d+', 'X', 'g') AS err;
-SELECT regexp_replace(rft.err(format('INSERT INTO stock_quant (product_id, location_id, quantity, reserved_quantity, company_id, in_date) VALUES (%s, %s, 1, 1, 1, now())', :pt, :scrap)),
+SELECT regexp_replace(rft.err(format('INSERT INTO stock_quant (product_id, location_id, quantity, reserved_quantity, company_id, in_date) VALUES (%s, %s, 1, 1, 1, now()); SET CONSTRAINTS ALL IMMEDIATE', :pt, :scrap)),
                       'product \d+|location \d+', 'X', 'g') AS err;
 SELECT quantity::float8, reserved_quantity::float8 FROM stock_quant WHERE id = :qt;
--- fine writes pass, and leave a guard row
-UPDATE stock_quant SET quantity = 3, reserved_quantity = 2 WHERE id = :qt;
-SELECT product_id = :pt AS pt, location_id = :stock AS stock, bumps FROM retailflow.reservation_guard;
--- bad GUC values
+-- what Odoo itself does goes through: a consistent reservation, a transient state,
+-- a forced reservation above on hand, negative stock (both logged as warnings)
+SELECT count(*) AS before FROM retailflow.exception_log \gset
+BEGIN;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 1 WHERE id = :qt;
+SELECT deliver_line(:pt, :stock, :customers, 1) IS NOT NULL;
+UPDATE stock_quant SET reserved_quantity = 45 WHERE id = :qt;
+UPDATE stock_quant SET reserved_quantity = 2 WHERE id = :qt;
+COMMIT;
+BEGIN;
+UPDATE stock_quant SET reserved_quantity = reserved_quantity + 5 WHERE id = :qt;
+SELECT deliver_line(:pt, :stock, :customers, 5) IS NOT NULL;
+COMMIT;
+BEGIN;
+UPDATE stock_quant SET quantity = -2, reserved_quantity = 0 WHERE id = :qt;
+UPDATE stock_move_line SET state = 'done' WHERE product_id = :pt;
+COMMIT;
+SELECT kind, severity FROM retailflow.exception_log WHERE id > :before ORDER BY id;
+SELECT quantity::float8, reserved_quantity::float8 FROM stock_quant WHERE id = :qt;
+\c - postgres
+-- and it left guard rows (which make racing reservations conflict, see conflicts_oversell.spec)
+SELECT product_id = :pt AS pt, location_id = :stock AS stock, bumps > 0 AS bumped FROM retailflow.reservation_guard;
+-- bad values, per role
 SELECT rft.err('SET retailflow.conflict_action = maybe');
 SELECT rft.err('SET retailflow.conflict_action = ''''');
-RESET retailflow.conflict_action;
--- per role
 CREATE ROLE rf_conflicts_blocker;
 ALTER ROLE rf_conflicts_blocker SET retailflow.conflict_action = block;
 SELECT setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'rf_conflicts_blocker';
 DROP ROLE rf_conflicts_blocker;
+ALTER DATABASE rf_t_conflicts RESET retailflow.conflict_action;
+\c - rf_odoo
+SET extra_float_digits = 0;
 
 -- repair: dry run lists, apply changes and logs, never touches done moves
 SELECT count(*) AS before FROM retailflow.exception_log \gset
@@ -178,7 +272,13 @@ SELECT action, product_id, location_id, lot_id, package_id, owner_id, quant_id I
        old_reserved::float8, new_reserved::float8, detail
 FROM retailflow.repair_reservations() ORDER BY 2, 3, 4, 7, 8;
 SELECT count(*) - :before AS "dry run logs nothing" FROM retailflow.exception_log;
+\c - postgres
+SET retailflow.conflict_action = off;
 UPDATE stock_move_line SET state = 'done' WHERE product_id = :p9;
+-- a superuser's repair would run Odoo's triggers with a superuser's rights: refused
+SELECT rft.err('SELECT * FROM retailflow.repair_reservations(dry_run => false)');
+\c - rf_odoo
+SET extra_float_digits = 0;
 SELECT count(*) AS rows_applied FROM retailflow.repair_reservations(dry_run => false);
 SELECT kind, source, count(*) FROM retailflow.exception_log WHERE id > :before GROUP BY 1, 2;
 SELECT count(*) AS events FROM retailflow.outbox WHERE event_type = 'stock.reservation_repaired';
@@ -205,19 +305,19 @@ SELECT count(*) AS "same detail" FROM (
 -- bad input
 SELECT rft.err('SELECT * FROM retailflow.repair_reservations(NULL)');
 SELECT rft.err('SELECT retailflow.conflict_check_trigger()');
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_conflicts;
-CREATE DATABASE rf_t_conflicts TEMPLATE rf_empty;
-\c rf_t_conflicts
+CREATE DATABASE rf_t_conflicts TEMPLATE rf_empty OWNER rf_odoo;
+\c rf_t_conflicts rf_odoo
 SELECT rft.err('SELECT * FROM retailflow.repair_reservations()');
 SELECT rft.err('SELECT * FROM retailflow.reservation_conflicts()');
 SELECT rft.err('SELECT * FROM retailflow.reservation_conflicts_sql()');
 
 -- generated network: C and SQL agree; no broken reservation
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_conflicts;
-CREATE DATABASE rf_t_conflicts TEMPLATE rf_tiny;
-\c rf_t_conflicts
+CREATE DATABASE rf_t_conflicts TEMPLATE rf_tiny OWNER rf_odoo;
+\c rf_t_conflicts rf_odoo
 SELECT kind, count(*) FROM retailflow.reservation_conflicts() GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS "no diff" FROM (
     SELECT kind, product_id, location_id, lot_id, package_id, owner_id, warehouse_id, record_id,
@@ -228,5 +328,5 @@ SELECT count(*) AS "no diff" FROM (
 SELECT count(*) AS "same count" FROM retailflow.reservation_conflicts_sql()
 HAVING count(*) = (SELECT count(*) FROM retailflow.reservation_conflicts());
 SELECT count(*) AS "repair finds nothing" FROM retailflow.repair_reservations();
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_conflicts;

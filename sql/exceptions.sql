@@ -1,16 +1,22 @@
 -- exceptions: the exception queue (registered checks, run_due_checks,
 -- events, acknowledge/assign/resolve, self-closing), operational KPIs and
--- risk scoring on a hand-made Odoo 17 scenario with explicit dates.
-CREATE DATABASE rf_t_exceptions TEMPLATE rf_odoo17;
-\c rf_t_exceptions
+-- risk scoring on a hand-made Odoo 17 scenario with explicit dates.  The
+-- scenario is written by Odoo's role (rf_odoo); the checks run as the
+-- background worker would (a superuser) or as the administrator (rf_admin);
+-- the clock and the check settings are the DBA's.
+CREATE DATABASE rf_t_exceptions TEMPLATE rf_odoo17 OWNER rf_odoo;
+ALTER DATABASE rf_t_exceptions SET retailflow.now_override = '2024-06-10 12:00:00+00';
+-- the scenario's quants reserve without move lines: the conflict triggers stay out of its event list
+ALTER DATABASE rf_t_exceptions SET retailflow.conflict_action = off;
+\c rf_t_exceptions rf_admin
 -- this scenario's moves carry quantities without move lines on purpose; the
 -- reservation-conflict kinds are exercised in sql/integration.sql
 UPDATE retailflow.exception_check SET enabled = false WHERE kind LIKE 'conflict\_%';
+\c rf_t_exceptions rf_odoo
 SET extra_float_digits = 0;
 SET TimeZone = 'UTC';
 SET DateStyle = 'ISO';
 SET IntervalStyle = 'postgres';
-SET retailflow.now_override = '2024-06-10 12:00:00+00';
 
 -- locations, two warehouses, picking types, teams, partners, products
 SELECT rft.loc('Physical Locations', NULL, 'view') AS phys \gset
@@ -131,15 +137,26 @@ SELECT pg_temp.so(30, 'S00030', 102, 1, 'draft', 5000, '2024-06-10 09:00', NULL,
        pg_temp.so(34, 'S00034', 104, 1, 'draft', 99, '2024-06-10 09:30', NULL);
 SELECT pg_temp.sol(30, :p1, 50, 200, 50) > 0, pg_temp.sol(31, :p2, 2, 500) > 0, pg_temp.sol(34, :p2, 1, 99) > 0;
 
+\c - postgres
+SET extra_float_digits = 0;
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO';
+SET IntervalStyle = 'postgres';
+SET ROLE rf_odoo;
 -- risk scores with their reasons
 SELECT so.name, r.score, jsonb_pretty(r.reasons)
 FROM sale_order so, retailflow.order_risk(so.id) r WHERE so.id IN (30, 31, 34, 21) ORDER BY so.id;
 SELECT rft.err('SELECT retailflow.order_risk(NULL)');
 SELECT rft.err('SELECT retailflow.order_risk(424242)');
--- parameters are a table: with a robust z threshold of 100, S00031 (z = 60.2) is no longer unusual
+-- parameters are a table the administrator edits: with a robust z threshold of 100, S00031 (z = 60.2) is no longer unusual
+SELECT rft.err('UPDATE retailflow.risk_parameter SET value = 100 WHERE name = ''robust_z''');
+SET ROLE rf_admin;
 UPDATE retailflow.risk_parameter SET value = 100 WHERE name = 'robust_z';
+SET ROLE rf_odoo;
 SELECT score, reasons FROM retailflow.order_risk(31);
+SET ROLE rf_admin;
 UPDATE retailflow.risk_parameter SET value = 3.5 WHERE name = 'robust_z';
+SET ROLE rf_odoo;
 
 -- stockout risk: P1 sold 60 in the last 30 days (2/day): 5 free = 2.5 days < lead 7 + safety 3
 SELECT * FROM retailflow.stockout_risk();
@@ -153,7 +170,8 @@ FROM retailflow.replenishment_needs() ORDER BY reference;
 -- the registry
 SELECT kind, severity, requires, enabled FROM retailflow.exception_check ORDER BY kind;
 
--- first scheduled run: every check is due
+-- first scheduled run, as the background worker runs it (a superuser): every check is due
+RESET ROLE;
 SELECT * FROM retailflow.run_due_checks();
 SELECT kind, severity, model, reference, since, reason, suggested_action
 FROM retailflow.exceptions ORDER BY kind, model, record_id;
@@ -169,22 +187,27 @@ SELECT * FROM retailflow.run_due_checks('2024-06-10 12:02:00+00');
 SELECT count(*) AS "no new events" FROM retailflow.outbox;
 
 -- the late picking is shipped: its exception closes itself at the next run
+SET ROLE rf_odoo;
 UPDATE stock_picking SET state = 'done', date_done = '2024-06-10 12:03' WHERE name = 'WH1/OUT/00003';
+RESET ROLE;
 SELECT * FROM retailflow.run_due_checks('2024-06-10 12:06:00+00');
 SELECT event_type, model, record_id, data->>'kind' AS kind, data->>'how' AS how
 FROM retailflow.outbox WHERE event_type = 'exception.resolved' ORDER BY id;
 SELECT kind, reference, opened_at, closed_at, close_reason FROM retailflow.exception
 WHERE closed_at IS NOT NULL ORDER BY id;
 
--- acknowledge, assign, annotate, resolve
+-- acknowledge, assign, annotate, resolve: Odoo's role (the Odoo module) does it
+SET ROLE rf_odoo;
 SELECT id AS stuck FROM retailflow.exceptions WHERE kind = 'stuck_order' \gset
 SELECT id AS repl FROM retailflow.exceptions WHERE kind = 'replenishment' AND reference = 'OP/00001' \gset
 SELECT kind, acknowledged_at, acknowledged_by IS NOT NULL AS by, assigned_user_id, note, closed_at
 FROM retailflow.exception_ack(:stuck);
 SELECT kind, acknowledged_at, assigned_user_id, note FROM retailflow.exception_ack(:stuck, 'assign', 4, 'carrier called');
 SELECT kind, assigned_user_id, note FROM retailflow.exception_ack(:stuck, 'unassign');
+RESET ROLE;
 SET retailflow.now_override = '2024-06-10 12:30:00+00';
-SELECT kind, acknowledged_at, closed_at, close_reason FROM retailflow.exception_ack(:repl, 'resolve', note => 'PO sent');
+SET ROLE rf_odoo;
+SELECT kind, acknowledged_at, closed_at, close_reason, resolved_by FROM retailflow.exception_ack(:repl, 'resolve', note => 'PO sent');
 SELECT event_type, data->>'kind' AS kind, data->>'how' AS how, data->>'note' AS note
 FROM retailflow.outbox ORDER BY id DESC LIMIT 1;
 SELECT rft.err('SELECT retailflow.exception_ack(' || :repl || ', ''resolve'')');
@@ -194,7 +217,10 @@ SELECT rft.err('SELECT retailflow.exception_ack(' || :stuck || ', ''delete'')');
 SELECT rft.err('SELECT retailflow.exception_ack(' || :stuck || ', ''assign'')');
 SELECT * FROM retailflow.exception_summary ORDER BY kind, severity;
 -- resolved by hand but still below its minimum: the next run opens it again
+SELECT rft.err('SELECT * FROM retailflow.run_checks(ARRAY[''replenishment''])');
+SET ROLE rf_admin;
 SELECT * FROM retailflow.run_checks(ARRAY['replenishment']);
+SET ROLE rf_odoo;
 SELECT count(*) AS "open OP/00001" FROM retailflow.exceptions WHERE reference = 'OP/00001';
 
 -- KPIs over June (and May for returns)
@@ -210,10 +236,12 @@ SELECT rft.err('SELECT * FROM retailflow.kpi_exceptions(''2024-07-01'', ''2024-0
 
 -- retention: closed exceptions and exception_log rows older than the cutoff go,
 -- at most a batch of each per call; open exceptions stay whatever their age
+RESET ROLE;
 INSERT INTO retailflow.exception_log (kind, severity, model, detail, source, occurred_at)
 VALUES ('test', 'info', 'stock.quant', 'old 1', 'manual', '2023-01-01'),
        ('test', 'info', 'stock.quant', 'old 2', 'manual', '2023-01-02');
 SHOW retailflow.exception_retention;
+SET ROLE rf_admin;
 SELECT retailflow.purge_exceptions(1) AS "180 days, batch 1";
 SELECT detail FROM retailflow.exception_log WHERE kind = 'test';
 SELECT count(*) AS open_before FROM retailflow.exceptions \gset
@@ -225,6 +253,7 @@ SELECT count(*) AS "old log rows" FROM retailflow.exception_log WHERE kind = 'te
 SELECT rft.err('SELECT retailflow.purge_exceptions(0)');
 SELECT rft.err('SELECT retailflow.purge_exceptions(NULL)');
 SELECT rft.err('SELECT retailflow.purge_exceptions(10, ''-1 day'')');
+RESET ROLE;
 ALTER SYSTEM SET retailflow.exception_retention = 'banana';
 
 -- a broken check is reported and does not stop the others; a check whose
@@ -232,7 +261,9 @@ ALTER SYSTEM SET retailflow.exception_retention = 'banana';
 INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, query)
 VALUES ('broken', 'low', 'none', 'a check with a bad query', 'SELECT 1 AS model FROM no_such_table');
 SET client_min_messages = error;
+SET ROLE rf_admin;
 SELECT * FROM retailflow.run_checks(ARRAY['broken', 'approval_overdue', 'stuck_order']);
+RESET ROLE;
 RESET client_min_messages;
 SELECT kind, last_status, last_error FROM retailflow.exception_check WHERE kind IN ('broken', 'approval_overdue');
 SELECT rft.err('SELECT * FROM retailflow.run_checks(ARRAY[''nope''])');
@@ -253,9 +284,9 @@ RESET retailflow.order_sla;
 
 -- Odoo 18: storable is is_storable; the quantity to order is rounded down to
 -- the multiple when the rule has a maximum, up when it has none
-\c rf_regression
-CREATE DATABASE rf_t_exceptions18 TEMPLATE rf_odoo17;
-\c rf_t_exceptions18
+\c rf_regression postgres
+CREATE DATABASE rf_t_exceptions18 TEMPLATE rf_odoo17 OWNER rf_odoo;
+\c rf_t_exceptions18 rf_odoo
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set delta18 :abs_srcdir '/test/fixtures/odoo18_delta.sql'
 SELECT rft.ensure_base();  -- the company, partner and UoM rows, in the 17 shape the delta migrates
@@ -274,24 +305,28 @@ VALUES ('OP/A', :wh1, :s1, :a, 1, 'auto', 10, 30, 4, true),   -- 25 rounded down
        ('OP/B', :wh1, :s1, :b, 1, 'auto', 10, 0, 4, true),    -- 5 rounded up to 8
        ('OP/C', :wh1, :s1, :c, 1, 'auto', 10, 0, 4, true);    -- a consumable: ignored
 SELECT reference, free_qty, forecast_qty, qty_to_order FROM retailflow.replenishment_needs() ORDER BY reference;
+\c - rf_admin
 SELECT kind, status, opened FROM retailflow.run_checks(ARRAY['replenishment', 'late_picking']);
 
 -- without Odoo's tables: checks are skipped, the functions say what is missing
-\c rf_regression
-CREATE DATABASE rf_t_exceptions_empty TEMPLATE rf_empty;
-\c rf_t_exceptions_empty
+\c rf_regression postgres
+CREATE DATABASE rf_t_exceptions_empty TEMPLATE rf_empty OWNER rf_odoo;
+\c rf_t_exceptions_empty rf_admin
 SELECT count(*) AS checks, count(*) FILTER (WHERE status = 'skipped') AS skipped FROM retailflow.run_checks();
+SELECT kind, last_error FROM retailflow.exception_check WHERE last_status = 'skipped' ORDER BY kind LIMIT 3;
+\c - rf_odoo
 SELECT rft.err('SELECT retailflow.order_risk(1)');
 SELECT rft.err('SELECT * FROM retailflow.stockout_risk()');
 SELECT rft.err('SELECT * FROM retailflow.kpi_order_release(''2024-01-01'', ''2024-02-01'')');
 SELECT count(*) FROM retailflow.kpi_exceptions('2024-01-01', '2024-02-01');
 
 -- the tiny generated network: no crash, plausible counts
-\c rf_regression
-CREATE DATABASE rf_t_exceptions_tiny TEMPLATE rf_tiny;
-\c rf_t_exceptions_tiny
-SET retailflow.now_override = '2024-07-01 00:00:00+00';
+\c rf_regression postgres
+CREATE DATABASE rf_t_exceptions_tiny TEMPLATE rf_tiny OWNER rf_odoo;
+ALTER DATABASE rf_t_exceptions_tiny SET retailflow.now_override = '2024-07-01 00:00:00+00';
+\c rf_t_exceptions_tiny rf_admin
 SELECT kind, status, opened > 0 AS some_opened FROM retailflow.run_checks() ORDER BY kind;
+\c - rf_odoo
 SELECT count(*) = (SELECT count(*) FROM retailflow.exceptions) AS "one event per exception"
 FROM retailflow.outbox WHERE event_type = 'exception.opened';
 SELECT count(*) > 0 AS scored, max(score) <= 100 AS bounded
@@ -303,7 +338,7 @@ SELECT retailflow.jsonb_identical('{"a": 1}', '{"a": 1}') AS same,
        retailflow.jsonb_identical('{"a": 1.0}', '{"a": 1}') AS scale_differs,
        retailflow.jsonb_identical('{"a": 1}', '{"a": 2}') AS differs,
        retailflow.jsonb_identical(NULL, '{}') AS null_in;
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_exceptions;
 DROP DATABASE rf_t_exceptions_empty;
 DROP DATABASE rf_t_exceptions18;

@@ -1,13 +1,19 @@
 -- monitoring: every query of monitoring/postgres_exporter_queries.yaml runs
 -- against a real retailflow database (so a renamed column breaks this test,
 -- not the operator's dashboards).
-CREATE DATABASE rf_t_monitoring TEMPLATE rf_tiny;
-\c rf_t_monitoring
+CREATE DATABASE rf_t_monitoring TEMPLATE rf_tiny OWNER rf_odoo;
+-- the exporter connects as a reporting role: retailflow_reader, plus SELECT on
+-- the Odoo tables, which Odoo's role (their owner) grants (docs/security.md)
+\c rf_t_monitoring rf_odoo
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO rf_reader;
+\c rf_t_monitoring postgres
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set yaml :abs_srcdir '/monitoring/postgres_exporter_queries.yaml'
 CREATE TEMP TABLE q AS
 SELECT (regexp_matches(pg_read_file(:'yaml'), E'\n([a-z_]+):\n  query: \\|\n((?:    [^\n]*\n)+)', 'g')) AS m;
 SELECT count(*) AS queries FROM q;
+GRANT SELECT ON q TO rf_reader;
+SET ROLE rf_reader;
 DO $$
 DECLARE r record; n bigint;
 BEGIN
@@ -16,6 +22,7 @@ BEGIN
         RAISE NOTICE '% runs', r.name;
     END LOOP;
 END $$;
+RESET ROLE;
 -- the Grafana dashboard is valid JSON and uses only metrics the queries define
 -- (postgres_exporter names them <query name>_<column>)
 \set dash :abs_srcdir '/monitoring/grafana_dashboard.json'
@@ -30,5 +37,5 @@ WITH metrics AS (
 )
 SELECT (SELECT count(*) FROM used) AS metrics_used,
        (SELECT count(*) FROM used WHERE metric NOT IN (SELECT metric FROM metrics)) AS undefined;
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_monitoring;

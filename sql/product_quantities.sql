@@ -1,7 +1,7 @@
 -- product_quantities: Odoo's _compute_quantities_dict per product and
 -- warehouse (or location subtree), fulfilment options, and bad input.
-CREATE DATABASE rf_t_pq TEMPLATE rf_odoo17;
-\c rf_t_pq
+CREATE DATABASE rf_t_pq TEMPLATE rf_odoo17 OWNER rf_odoo;
+\c rf_t_pq rf_odoo
 SET extra_float_digits = 0;
 SELECT rft.loc('Physical Locations', NULL, 'view') AS phys \gset
 SELECT rft.loc('Partners', NULL, 'view') AS partners \gset
@@ -87,9 +87,9 @@ WHERE id = (SELECT product_tmpl_id FROM product_product WHERE id = :q);
 SELECT rft.err('SELECT retailflow.available_qty(' || :q || ', ' || :s2 || ')');
 
 -- Odoo 18: a move in progress is judged by its final destination
-\c rf_regression
-CREATE DATABASE rf_t_pq18 TEMPLATE rf_odoo17;
-\c rf_t_pq18
+\c rf_regression postgres
+CREATE DATABASE rf_t_pq18 TEMPLATE rf_odoo17 OWNER rf_odoo;
+\c rf_t_pq18 rf_odoo
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set delta18 :abs_srcdir '/test/fixtures/odoo18_delta.sql'
 SELECT rft.ensure_base();  -- base rows before 18's extra NOT NULL columns
@@ -116,9 +116,9 @@ FROM (SELECT array_agg(x ORDER BY x.location_id) AS a FROM retailflow.product_qu
 
 -- product_quantities_at() on the tiny network: every (product, location) pair,
 -- each twice, in a scrambled order, equals product_quantities() cell by cell
-\c rf_regression
-CREATE DATABASE rf_t_pqat TEMPLATE rf_tiny;
-\c rf_t_pqat
+\c rf_regression postgres
+CREATE DATABASE rf_t_pqat TEMPLATE rf_tiny OWNER rf_odoo;
+\c rf_t_pqat rf_odoo
 SET extra_float_digits = 0;
 CREATE TEMP TABLE pairs AS
 SELECT row_number() OVER (ORDER BY md5(pp.id || '/' || l.id || '/' || k)) AS n, pp.id AS product_id, l.id AS location_id
@@ -168,10 +168,9 @@ SELECT (SELECT qty_available FROM retailflow.product_quantities_at(ARRAY[:p], AR
      >= (SELECT qty_available FROM retailflow.product_quantities_at(ARRAY[:p], ARRAY[:child])) AS parent_holds_child;
 -- nothing asked, nothing returned
 SELECT count(*) FROM retailflow.product_quantities_at('{}', '{}');
--- replenishment_needs() finds the same rules and quantities as from the whole matrix
+-- replenishment_needs(as of 2024-07-01) finds the same rules and quantities as from the whole matrix
 -- (rules added on a quarter of the pairs, their minimums around the free
 -- quantity so that some are below it and some not, a few snoozed)
-SET retailflow.now_override = '2024-07-01 00:00:00+00';
 INSERT INTO stock_warehouse_orderpoint
 SELECT (jsonb_populate_record(NULL::stock_warehouse_orderpoint, to_jsonb(o) || jsonb_build_object(
           'id', 1000 + x.k, 'name', 'OP/T' || x.k, 'product_id', x.product_id, 'location_id', x.location_id,
@@ -198,14 +197,13 @@ FROM (SELECT o.id, o.product_min_qty AS mn,
         AND (o.snoozed_until IS NULL OR o.snoozed_until <= '2024-07-01')) v
 WHERE v.free < v.mn OR v.fc < v.mn;
 SELECT count(*) AS rules, count(*) FILTER (WHERE free_qty <= 0) AS none_free,
-       (SELECT count(*) FROM from_matrix) AS from_matrix FROM retailflow.replenishment_needs();
+       (SELECT count(*) FROM from_matrix) AS from_matrix FROM retailflow.replenishment_needs('2024-07-01 00:00:00+00');
 SELECT count(*) AS differ
-FROM ((SELECT orderpoint_id, free_qty, forecast_qty FROM retailflow.replenishment_needs()
+FROM ((SELECT orderpoint_id, free_qty, forecast_qty FROM retailflow.replenishment_needs('2024-07-01 00:00:00+00')
        EXCEPT ALL SELECT * FROM from_matrix)
       UNION ALL
       (SELECT * FROM from_matrix
-       EXCEPT ALL SELECT orderpoint_id, free_qty, forecast_qty FROM retailflow.replenishment_needs())) d;
-RESET retailflow.now_override;
+       EXCEPT ALL SELECT orderpoint_id, free_qty, forecast_qty FROM retailflow.replenishment_needs('2024-07-01 00:00:00+00'))) d;
 -- bad input
 SELECT rft.err('SELECT * FROM retailflow.product_quantities_at(NULL, ARRAY[1])');
 SELECT rft.err('SELECT * FROM retailflow.product_quantities_at(ARRAY[1], NULL)');
@@ -217,7 +215,7 @@ SELECT rft.err('SELECT * FROM retailflow.product_quantities_at(ARRAY[424242], AR
 SELECT rft.err('SELECT * FROM retailflow.product_quantities_at(ARRAY[' || :p || '], ARRAY[424242])');
 SELECT rft.err('SELECT * FROM retailflow.product_quantities_at(ARRAY[(SELECT min(pp.id) FROM product_product pp JOIN product_template pt ON pt.id = pp.product_tmpl_id WHERE pt.type = ''service'')], ARRAY[' || :child || '])');
 SELECT rft.err('SELECT * FROM retailflow.product_quantities_at(ARRAY[[1, 2], [3, 4]], ARRAY[[1, 2], [3, 4]])');
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_pq;
 DROP DATABASE rf_t_pq18;
 DROP DATABASE rf_t_pqat;

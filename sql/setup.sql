@@ -45,7 +45,7 @@ SET client_min_messages = warning;
 \c rf_odoo17 postgres
 CREATE EXTENSION retailflow;
 SELECT retailflow.odoo_version();
-\c rf_regression
+\c rf_regression postgres
 -- generated before CREATE EXTENSION, as a retailflow install meets an existing Odoo
 CREATE DATABASE rf_tiny TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8' OWNER rf_odoo;
 \c rf_tiny rf_odoo
@@ -65,4 +65,4 @@ SELECT count(*) > 0 AS has_quants FROM stock_quant;
 SELECT r.rolsuper AS odoo_is_superuser, count(*) FILTER (WHERE c.relowner <> r.oid) AS tables_of_others
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
 CROSS JOIN pg_roles r WHERE r.rolname = 'rf_odoo' AND c.relkind = 'r' GROUP BY r.rolsuper;
-\c rf_regression
+\c rf_regression postgres

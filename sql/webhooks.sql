@@ -1,19 +1,25 @@
 -- webhooks: the transactional outbox and webhook configuration: capture
 -- triggers on Odoo tables (only when the watched column changed, nothing for
 -- rolled-back transactions), payloads, fan-out to endpoints by filter,
--- subscriptions, endpoint validation, secrets hidden from PUBLIC, emit()
--- and redeliver() bad input, webhook_stats, and clean DROP EXTENSION.
-CREATE DATABASE rf_t_webhooks TEMPLATE rf_tiny;
-\c rf_t_webhooks
+-- subscriptions, endpoint validation, secrets readable by no role but the
+-- extension's owner, emit() and redeliver() bad input, webhook_stats, and
+-- clean DROP EXTENSION.  Odoo's writes by rf_odoo, endpoints and
+-- subscriptions by the administrator rf_admin.
+CREATE DATABASE rf_t_webhooks TEMPLATE rf_tiny OWNER rf_odoo;
 -- exact event lists: the conflict triggers' own events are tested in conflicts/integration
-SET retailflow.conflict_action = off;
+ALTER DATABASE rf_t_webhooks SET retailflow.conflict_action = off;
+\c rf_t_webhooks rf_odoo
 SET client_min_messages = warning;
 -- capture triggers are attached to the five Odoo tables
 SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname = 'retailflow_capture' ORDER BY 1;
--- endpoints: one for everything, one for sale orders only
+-- endpoints: one for everything, one for sale orders only (Odoo's role may not add them)
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('x', 'http://127.0.0.1:9/x', retailflow.generate_secret())$$);
+\c - rf_admin
 INSERT INTO retailflow.endpoint (name, url, secret, event_filters)
 VALUES ('all', 'http://127.0.0.1:9/all', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{*}'),
        ('sales', 'https://hooks.example.com/odoo?x=1', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{sale.order.*}');
+\c - rf_odoo
+SET client_min_messages = warning;
 -- a sale order reset, confirmed then cancelled; unrelated changes emit nothing
 SELECT min(id) AS so FROM sale_order WHERE state = 'sale' \gset
 UPDATE sale_order SET state = 'draft' WHERE id = :so;
@@ -74,7 +80,10 @@ FROM retailflow.outbox WHERE event_type = 'stock.low' ORDER BY id;
 SELECT e.name, count(d.id) AS deliveries, count(*) FILTER (WHERE d.state = 'pending') AS pending
 FROM retailflow.endpoint e LEFT JOIN retailflow.delivery d ON d.endpoint_id = e.id GROUP BY e.name ORDER BY 1;
 -- subscriptions switch an event type off
+\c - rf_admin
 INSERT INTO retailflow.subscription VALUES ('stock.picking.cancelled', false);
+\c - rf_odoo
+SET client_min_messages = warning;
 UPDATE stock_picking SET state = 'cancel' WHERE id = :pick;
 SELECT count(*) AS cancelled_pickings FROM retailflow.outbox WHERE event_type = 'stock.picking.cancelled';
 SELECT retailflow.emit('stock.picking.cancelled', 'stock.picking', 1, '{}') IS NULL AS skipped;
@@ -87,6 +96,7 @@ SELECT rft.err($$SELECT retailflow.emit(NULL, 'x', 1, '{}')$$);
 SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '[1, 2]')$$);
 SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, jsonb_build_object('blob', repeat('x', 17000)))$$);
 -- bad endpoints
+\c - rf_admin
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'ftp://example.com/x', retailflow.generate_secret())$$);
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://exa mple.com/x', retailflow.generate_secret())$$);
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://user:pw@example.com/x', retailflow.generate_secret())$$);
@@ -98,17 +108,24 @@ SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, headers) VA
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), '{"X-Team": 1}')$$);
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), '{"webhook-id": "x"}')$$);
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret, timeout_ms) VALUES ('e1', 'http://example.com/x', retailflow.generate_secret(), 10)$$);
-SET retailflow.webhook_allowed_hosts = 'localhost, .example.com';
+SELECT rft.err($$SET retailflow.webhook_allowed_hosts = ''$$);
+\c - postgres
+ALTER ROLE rf_admin IN DATABASE rf_t_webhooks SET retailflow.webhook_allowed_hosts = 'localhost, .example.com';
+\c - rf_admin
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://evil.test/x', retailflow.generate_secret())$$);
 INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e2', 'https://a.example.com/x', retailflow.generate_secret(), '{"X-Team": "ops"}');
-RESET retailflow.webhook_allowed_hosts;
+\c - postgres
+ALTER ROLE rf_admin IN DATABASE rf_t_webhooks RESET retailflow.webhook_allowed_hosts;
+\c - rf_admin
 SELECT retailflow.generate_secret() ~ '^whsec_[A-Za-z0-9+/]{43}=$' AS secret_shape;
 SELECT retailflow.filter_match('{sale.order.*}', 'sale.order.confirmed') AS m1,
        retailflow.filter_match('{sale.order.*}', 'sale.orderx') AS m2,
        retailflow.filter_match('{*.cancelled,stock.low}', 'stock.picking.cancelled') AS m3;
 -- redeliver(): dead rows go back to pending; bad ids are errors
+\c - postgres
 UPDATE retailflow.delivery SET state = 'dead', attempts = 12, last_error = 'HTTP 500'
 WHERE id = (SELECT min(id) FROM retailflow.delivery);
+\c - rf_admin
 SELECT retailflow.redeliver((SELECT min(id) FROM retailflow.delivery)) AS redelivered;
 SELECT state, attempts FROM retailflow.delivery WHERE id = (SELECT min(id) FROM retailflow.delivery);
 SELECT rft.err('SELECT retailflow.redeliver(NULL)');
@@ -116,27 +133,35 @@ SELECT rft.err('SELECT retailflow.redeliver(-1)');
 SELECT retailflow.redeliver_dead() AS none_dead;
 -- stats per endpoint
 SELECT name, pending, in_flight, delivered, retrying, dead, circuit FROM retailflow.webhook_stats ORDER BY endpoint_id;
--- secrets: PUBLIC sees endpoint_public only
-CREATE ROLE rf_webhooks_reader;
-GRANT USAGE ON SCHEMA retailflow, rft TO rf_webhooks_reader;
-SET ROLE rf_webhooks_reader;
+-- secrets: the administrator writes them and cannot read them back, nor can
+-- Odoo's role or a reporting role; everyone with schema usage sees endpoint_public
 SELECT rft.err('SELECT secret FROM retailflow.endpoint');
-SELECT rft.err('SELECT * FROM retailflow.delivery');
-SELECT rft.err('SELECT * FROM retailflow.webhook_stats');
+SELECT rft.err('SELECT old_secrets FROM retailflow.endpoint');
+SELECT rft.err('SELECT headers FROM retailflow.endpoint');
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e3', 'http://127.0.0.1:9/x', retailflow.generate_secret()) RETURNING secret$$);
+UPDATE retailflow.endpoint SET secret = retailflow.generate_secret(), old_secrets = '{}' WHERE name = 'e2';
+SELECT name, url FROM retailflow.endpoint WHERE name = 'e2';
+\c - rf_odoo
+SELECT rft.err('SELECT secret FROM retailflow.endpoint');
+SELECT rft.err('UPDATE retailflow.delivery SET state = $$delivered$$');
+SELECT rft.err('INSERT INTO retailflow.outbox (event_type, model) VALUES ($$retailflow.test$$, $$x$$)');
+SELECT rft.err('SELECT retailflow.redeliver_dead()');
+\c - rf_reader
+SELECT rft.err('SELECT secret FROM retailflow.endpoint');
 SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '{}')$$);
+SELECT count(*) > 0 AS stats_readable FROM retailflow.webhook_stats;
 SELECT name, url, event_filters FROM retailflow.endpoint_public ORDER BY id;
-RESET ROLE;
 -- a capture trigger attached by hand refuses to run as anything but an update row trigger
+\c - rf_odoo
 CREATE TABLE t_bad (id int, state text);
 CREATE TRIGGER t_bad AFTER INSERT ON t_bad FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger('state', 'x');
 SELECT rft.err('INSERT INTO t_bad VALUES (1, $$a$$)');
 DROP TABLE t_bad;
-REVOKE USAGE ON SCHEMA retailflow, rft FROM rf_webhooks_reader;
 -- DROP EXTENSION leaves Odoo's tables clean; attach() restores capture
+\c - postgres
 DROP EXTENSION retailflow;
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'retailflow%';
 CREATE EXTENSION retailflow;
 SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgname = 'retailflow_capture';
-\c rf_regression
+\c rf_regression postgres
 DROP DATABASE rf_t_webhooks;
-DROP ROLE rf_webhooks_reader;

@@ -337,30 +337,35 @@ spi_text_array(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt, char ***
 	return n;
 }
 
-/* Loads the active rules into the cache, grouped by document type in approval order. */
+/*
+ * Loads the active rules into the cache, grouped by document type in
+ * approval order.  The rules are retailflow's own table, read as the
+ * extension's owner (so that any role writing Odoo's documents is checked
+ * against them); the category paths and partner tag names they name are
+ * Odoo's, read as run_as.c says.
+ */
 static void
 ap_load_rules(const char *nsp)
 {
 	MemoryContext cxt = ap.cxt;
 	int			count[AP_NUM_DOCS] = {0};
 	TupleDesc	td;
+	RfRunAs		ra;
+	int32	   *cats;			/* product_category_id per loaded rule (0 = none) */
+	ApRule	  **byrow;
+	uint64		nrows;
 
-	if (SPI_execute(psprintf(
-							 "SELECT r.id, r.name, r.document_type, r.company_id, r.amount_min::float8, r.amount_max::float8, "
-							 "r.max_discount::float8, r.min_margin::float8, r.min_risk_score::float8, "
-							 "pc.parent_path::text, coalesce(pc.complete_name::text, pc.parent_path::text), "
-							 "r.partner_category_ids, "
-							 "(SELECT array_agg(coalesce(to_jsonb(c.name) ->> 'en_US', c.name::text, u.id::text) ORDER BY u.o) "
-							 "   FROM unnest(r.partner_category_ids) WITH ORDINALITY u(id, o) "
-							 "   LEFT JOIN %s.res_partner_category c ON c.id = u.id), "
-							 "r.group_id, r.level, r.sequence, r.sla "
-							 "FROM retailflow.approval_rule r "
-							 "LEFT JOIN %s.product_category pc ON pc.id = r.product_category_id "
-							 "WHERE r.active ORDER BY r.level, r.sequence, r.id", nsp, nsp),
-					true, 0) != SPI_OK_SELECT)
+	RfOwnSpiConnect(&ra);
+	if (SPI_execute("SELECT r.id, r.name, r.document_type, r.company_id, r.amount_min::pg_catalog.float8, "
+					"r.amount_max::pg_catalog.float8, r.max_discount::pg_catalog.float8, "
+					"r.min_margin::pg_catalog.float8, r.min_risk_score::pg_catalog.float8, "
+					"r.product_category_id, r.partner_category_ids, r.group_id, r.level, r.sequence, r.sla "
+					"FROM retailflow.approval_rule r "
+					"WHERE r.active ORDER BY r.level, r.sequence, r.id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "retailflow: could not read retailflow.approval_rule");
 	td = SPI_tuptable->tupdesc;
-	for (uint64 i = 0; i < SPI_processed; i++)
+	nrows = SPI_processed;
+	for (uint64 i = 0; i < nrows; i++)
 	{
 		char	   *dt = SPI_getvalue(SPI_tuptable->vals[i], td, 3);
 
@@ -373,14 +378,15 @@ ap_load_rules(const char *nsp)
 		ap.rules[d] = MemoryContextAllocZero(cxt, sizeof(ApRule) * Max(count[d], 1));
 		ap.nrules[d] = 0;
 	}
-	for (uint64 i = 0; i < SPI_processed; i++)
+	cats = MemoryContextAllocZero(cxt, sizeof(int32) * Max(nrows, 1));
+	byrow = MemoryContextAllocZero(cxt, sizeof(ApRule *) * Max(nrows, 1));
+	for (uint64 i = 0; i < nrows; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		char	   *dt = SPI_getvalue(tup, td, 3);
 		int			d;
 		ApRule	   *r;
 		char	   *s;
-		char	  **names;
 		bool		isnull;
 		Datum		v;
 
@@ -390,6 +396,7 @@ ap_load_rules(const char *nsp)
 		if (d == AP_NUM_DOCS)
 			continue;
 		r = &ap.rules[d][ap.nrules[d]++];
+		byrow[i] = r;
 		r->id = spi_i4(tup, td, 1, 0);
 		s = SPI_getvalue(tup, td, 2);
 		r->name = MemoryContextStrdup(cxt, s ? s : "");
@@ -399,31 +406,75 @@ ap_load_rules(const char *nsp)
 		r->max_disc = spi_f8(tup, td, 7, &r->has_disc);
 		r->min_margin = spi_f8(tup, td, 8, &r->has_margin);
 		r->min_risk = spi_f8(tup, td, 9, &r->has_risk);
-		s = SPI_getvalue(tup, td, 10);
-		if (s)
-		{
-			r->cat_path = MemoryContextStrdup(cxt, s);
-			r->cat_pathlen = strlen(s);
-			s = SPI_getvalue(tup, td, 11);
-			r->cat_name = MemoryContextStrdup(cxt, s ? s : r->cat_path);
-		}
-		r->ntags = spi_int_array(tup, td, 12, cxt, &r->tags);
-		if (spi_text_array(tup, td, 13, cxt, &names) >= r->ntags)
-			r->tag_names = names;
-		r->group_id = spi_i4(tup, td, 14, 0);
-		r->level = spi_i4(tup, td, 15, 1);
-		r->sequence = spi_i4(tup, td, 16, 10);
-		if (r->has_disc || r->has_margin || r->cat_path)
+		cats[i] = spi_i4(tup, td, 10, 0);
+		r->ntags = spi_int_array(tup, td, 11, cxt, &r->tags);
+		r->group_id = spi_i4(tup, td, 12, 0);
+		r->level = spi_i4(tup, td, 13, 1);
+		r->sequence = spi_i4(tup, td, 14, 10);
+		if (r->has_disc || r->has_margin || cats[i])
 			ap.need[d] |= AP_NEED_LINES;
 		if (r->has_margin)
 			ap.need[d] |= AP_NEED_COST;
 		if (r->ntags > 0)
 			ap.need[d] |= AP_NEED_TAGS;
-		v = SPI_getbinval(tup, td, 17, &isnull);
+		v = SPI_getbinval(tup, td, 15, &isnull);
 		r->has_sla = !isnull;
 		if (!isnull)
 			r->sla = *DatumGetIntervalP(v);
 	}
+	RfOwnSpiFinish(&ra);
+
+	/* the category paths and tag names the rules name, from Odoo's tables */
+	RfOdooSpiConnect(&ra);
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		ApRule	   *r = byrow[i];
+		Oid			t[1] = {INT4OID};
+		Datum		v[1];
+
+		if (r == NULL)
+			continue;
+		if (cats[i])
+		{
+			v[0] = Int32GetDatum(cats[i]);
+			if (SPI_execute_with_args(psprintf("SELECT pc.parent_path::text, coalesce(pc.complete_name::text, pc.parent_path::text) "
+											   "FROM %s.product_category pc WHERE pc.id = $1", nsp),
+									  1, t, v, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "retailflow: could not read product_category");
+			if (SPI_processed == 1)
+			{
+				char	   *path = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				char	   *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+				if (path)
+				{
+					r->cat_path = MemoryContextStrdup(cxt, path);
+					r->cat_pathlen = strlen(path);
+					r->cat_name = MemoryContextStrdup(cxt, name ? name : path);
+				}
+			}
+		}
+		if (r->ntags > 0)
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * r->ntags);
+			ArrayType  *arr;
+			char	  **names;
+
+			for (int k = 0; k < r->ntags; k++)
+				elems[k] = Int32GetDatum(r->tags[k]);
+			arr = construct_array(elems, r->ntags, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+			t[0] = INT4ARRAYOID;
+			v[0] = PointerGetDatum(arr);
+			if (SPI_execute_with_args(psprintf("SELECT array_agg(coalesce(to_jsonb(c.name) ->> 'en_US', c.name::text, u.id::text) ORDER BY u.o) "
+											   "FROM unnest($1) WITH ORDINALITY u(id, o) "
+											   "LEFT JOIN %s.res_partner_category c ON c.id = u.id", nsp),
+									  1, t, v, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "retailflow: could not read res_partner_category");
+			if (SPI_processed == 1 && spi_text_array(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, cxt, &names) >= r->ntags)
+				r->tag_names = names;
+		}
+	}
+	RfOdooSpiFinish(&ra);
 }
 
 /* Makes sure the rule cache is loaded and valid for this transaction. */
@@ -431,7 +482,6 @@ static void
 ap_ensure_rules(const RfOdoo *o)
 {
 	LocalTransactionId lxid = MyProc->lxid;
-	RfRunAs		ra;
 
 	AcceptInvalidationMessages();
 	if (!ap_initialized)
@@ -472,7 +522,6 @@ ap_ensure_rules(const RfOdoo *o)
 		memset(ap.rules, 0, sizeof(ap.rules));
 		memset(ap.nrules, 0, sizeof(ap.nrules));
 		memset(ap.need, 0, sizeof(ap.need));
-		RfOdooSpiConnect(&ra);
 		PG_TRY();
 		{
 			ap_load_rules(nsp);
@@ -483,7 +532,6 @@ ap_ensure_rules(const RfOdoo *o)
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
-		RfOdooSpiFinish(&ra);
 		ap.loaded_lxid = lxid;
 		ap.txonly = (ap.inval_lxid == lxid);
 	}

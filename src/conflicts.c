@@ -1025,6 +1025,8 @@ rf_conflict_commit_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 	o = cf_ensure();
+	/* the sums below must see every write of this transaction, the last command's included */
+	CommandCounterIncrement();
 	/* net change per key, then nothing pending: logging below writes rows, which may fire us again */
 	h = qagg_create(CurrentMemoryContext, Max(pending.n, 16), NULL);
 	for (int i = 0; i < pending.n; i++)

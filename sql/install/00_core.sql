@@ -34,6 +34,8 @@ $$;
 -- arguments; a superuser's call runs as the owner of Odoo's tables inside a
 -- security-restricted operation; views and foreign tables in Odoo's schema
 -- are refused.  SELECT * FROM retailflow.odoo_query('...', ...) AS t(col type, ...).
+-- Executable by everyone: it never runs anything with more rights than the
+-- caller has (SECURITY INVOKER functions call it with their caller's rights).
 CREATE FUNCTION retailflow.odoo_query(sql text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'rf_odoo_query'
@@ -58,10 +60,6 @@ COMMENT ON FUNCTION retailflow.odoo_exec(text) IS
   'Internal: odoo_query() for a statement without rows (LOCK, UPDATE); returns the rows processed';
 COMMENT ON FUNCTION retailflow.odoo_exec(text, "any") IS
   'Internal: odoo_exec() with arguments $1, $2, ...';
-REVOKE ALL ON FUNCTION retailflow.odoo_exec(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION retailflow.odoo_exec(text, "any") FROM PUBLIC;
-REVOKE ALL ON FUNCTION retailflow.odoo_query(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION retailflow.odoo_query(text, "any") FROM PUBLIC;
 
 -- Whether every named table exists in Odoo's schema.
 CREATE FUNCTION retailflow.odoo_tables_exist(tables text[])

@@ -151,10 +151,12 @@ BEGIN
 END
 $$;
 
--- AFTER row: every rule change goes to the audit log.
+-- AFTER row: every rule change goes to the audit log (SECURITY DEFINER: the
+-- administrator who changes a rule may not write the log).
 CREATE FUNCTION retailflow.approval_rule_audit()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -408,13 +408,13 @@ BEGIN
     SET acknowledged_at = CASE WHEN x.acknowledged_at IS NULL AND action IN ('acknowledge', 'assign', 'resolve')
                                THEN t ELSE x.acknowledged_at END,
         acknowledged_by = CASE WHEN x.acknowledged_at IS NULL AND action IN ('acknowledge', 'assign', 'resolve')
-                               THEN session_user::text ELSE x.acknowledged_by END,
+                               THEN retailflow.acting_role()::text ELSE x.acknowledged_by END,
         assigned_user_id = CASE action WHEN 'assign' THEN assign_to WHEN 'unassign' THEN NULL
                                 ELSE x.assigned_user_id END,
         note = coalesce(exception_ack.note, x.note),
         closed_at = CASE WHEN action = 'resolve' THEN t END,
         close_reason = CASE WHEN action = 'resolve' THEN 'resolved' END,
-        resolved_by = CASE WHEN action = 'resolve' THEN session_user::text END
+        resolved_by = CASE WHEN action = 'resolve' THEN retailflow.acting_role()::text END
     WHERE x.id = e.id
     RETURNING * INTO e;
     IF action = 'resolve' THEN
