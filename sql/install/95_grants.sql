@@ -59,6 +59,7 @@ GRANT EXECUTE ON FUNCTION
     retailflow.redeliver(bigint),
     retailflow.redeliver_dead(integer),
     retailflow.run_checks(text[], timestamptz),
+    retailflow.run_due_checks(timestamptz),
     retailflow.exception_ack(bigint, text, integer, text),
     retailflow.escalate_overdue(timestamptz),
     retailflow.purge(integer),
