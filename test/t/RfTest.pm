@@ -1,5 +1,8 @@
 # RfTest.pm: helpers shared by retailflow's TAP tests: a node with retailflow
-# preloaded, and an Odoo-shaped database loaded from test/fixtures/.
+# preloaded, and an Odoo-shaped database loaded from test/fixtures/ or a real
+# dump, as Odoo runs: owned and loaded by the ordinary role "odoo" (LOGIN
+# CREATEDB, not a superuser); a superuser installs the extension and grants
+# README's group role.  Odoo's writes connect as odoo (rf_odoo_psql).
 package RfTest;
 
 use strict;
@@ -8,7 +11,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Exporter 'import';
 
-our @EXPORT = qw(rf_node rf_odoo_db rf_src rf_load_dump);
+our @EXPORT = qw(rf_node rf_odoo_db rf_src rf_load_dump rf_odoo_role rf_odoo_psql);
 
 # Directory holding sql/, test/ (test/run passes it as RF_SRC).
 sub rf_src { return $ENV{RF_SRC} // '.'; }
@@ -23,33 +26,61 @@ sub rf_node
 	return $node;
 }
 
-# rf_odoo_db(node, db, scale args): Odoo 17 schema + generated network + extension.
+# rf_odoo_role(node): creates Odoo's role "odoo" (LOGIN CREATEDB, not a superuser) once.
+sub rf_odoo_role
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo')
+		THEN CREATE ROLE odoo LOGIN CREATEDB; END IF; END$$});
+	return;
+}
+
+# README's install, as a superuser: the extension, then Odoo's role gets retailflow_odoo.
+sub rf_install
+{
+	my ($node, $db) = @_;
+	$node->safe_psql($db, 'CREATE EXTENSION retailflow; GRANT retailflow_odoo TO odoo;');
+	return;
+}
+
+# rf_odoo_psql(node, db, sql, %params): safe_psql as Odoo's role.
+sub rf_odoo_psql
+{
+	my ($node, $db, $sql, %params) = @_;
+	return $node->safe_psql($db, $sql, extra_params => [ '-U', 'odoo' ], %params);
+}
+
+# rf_odoo_db(node, db, scale args): Odoo 17 schema + generated network, created
+# and loaded by Odoo's role, then the extension.
 sub rf_odoo_db
 {
 	my ($node, $db, $gen) = @_;
 	my $src = rf_src();
-	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
+	rf_odoo_role($node);
+	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8' OWNER odoo");
 	for my $f ('odoo17_schema.sql', 'generate.sql', 'helpers.sql')
 	{
-		$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($db),
-				'-c', 'SET client_min_messages = warning', '-f', "$src/test/fixtures/$f" ], "load $f into $db");
+		$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', 'odoo', '-d', $node->connstr($db),
+				'-c', 'SET client_min_messages = warning', '-f', "$src/test/fixtures/$f" ], "load $f into $db as odoo");
 	}
-	$node->safe_psql($db, "SELECT rf_fixture_generate($gen)") if $gen;
-	$node->safe_psql($db, 'CREATE EXTENSION retailflow; ANALYZE;');
+	rf_odoo_psql($node, $db, "SELECT rf_fixture_generate($gen)") if $gen;
+	rf_install($node, $db);
+	$node->safe_psql($db, 'ANALYZE');
 	return;
 }
 
 # rf_load_dump(node, db, file): loads a gzip'd pg_dump of ../shared/odoo
-# (RF_SHARED_ODOO) into a new database and installs retailflow there.
+# (RF_SHARED_ODOO) into a new database, as Odoo's role, and installs retailflow.
 sub rf_load_dump
 {
 	my ($node, $db, $file) = @_;
 	my $shared = $ENV{RF_SHARED_ODOO} // '';
-	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8'");
-	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -d '"
+	rf_odoo_role($node);
+	$node->safe_psql('postgres', "CREATE DATABASE $db TEMPLATE template0 LOCALE 'C' ENCODING 'UTF8' OWNER odoo");
+	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -U odoo -d '"
 		  . $node->connstr($db) . "' > /dev/null 2>&1");
-	Test::More::is($rc, 0, "loaded $file");
-	$node->safe_psql($db, 'CREATE EXTENSION retailflow');
+	Test::More::is($rc, 0, "loaded $file as odoo");
+	rf_install($node, $db);
 	return;
 }
 
