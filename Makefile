@@ -13,7 +13,8 @@ OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 PGFILEDESC   = "retailflow - Odoo omnichannel stock, conflicts, approvals and webhooks"
 
 DATA_built   = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA         = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+# the 1.0 install script as released (frozen), and every upgrade script
+DATA         = sql/$(EXTENSION)--1.0.sql $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 
 # pg_regress: every sql/*.sql is a test; "setup" runs first and builds the
 # fixture template databases the other tests clone.
@@ -42,3 +43,10 @@ $(DATA_built): $(sort $(wildcard sql/install/*.sql)) retailflow.control
 	   for f in $(sort $(wildcard sql/install/*.sql)); do echo; echo "-- >>> $$f"; cat $$f; done; } > $@
 
 all: $(DATA_built)
+
+# Upgrade scripts are generated from the install script and the hand-written
+# parts in sql/upgrade/ (see sql/upgrade/build.py); the result is committed,
+# and test/t/003_upgrade.pl fails when it is not current.
+upgrade-scripts:
+	python3 sql/upgrade/build.py 1.0 1.1 > sql/$(EXTENSION)--1.0--1.1.sql
+.PHONY: upgrade-scripts

@@ -112,6 +112,6 @@ rf_prove() {
   local run=$1 n=$2; shift 2
   mkdir -p "$run/tap/$n"; [ "$(id -u)" = 0 ] && chown postgres "$run/tap/$n"
   (cd "$run/src" && rf_as_pg env TESTDIR="$run/tap/$n" PG_REGRESS="$PG_REGRESS" \
-      RF_SRC="$run/src" RF_SHARED_ODOO="$RF_SHARED_ODOO" "$@" \
+      RF_SRC="$run/src" RF_ROOT="${ROOT:-}" RF_SHARED_ODOO="$RF_SHARED_ODOO" "$@" \
       prove -v -I "$PGXS_DIR/test/perl" -I test/t "test/t/$n.pl") > "$run/tap-$n.log" 2>&1
 }

@@ -10,6 +10,7 @@ COMMENT ON SCHEMA retailflow IS 'retailflow: omnichannel stock, conflicts, appro
 -- The deployment model's group roles (docs/security.md).  Roles belong to
 -- the cluster: the first CREATE EXTENSION creates them, later ones (other
 -- databases) find them.  DROP EXTENSION leaves them.
+-- @since 1.1
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'retailflow_reader') THEN
@@ -273,9 +274,11 @@ CREATE FUNCTION retailflow.managed_trigger_drop()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'rf_managed_trigger_drop'
 LANGUAGE C;
+-- @since 1.1
 CREATE EVENT TRIGGER retailflow_managed_trigger_ddl
     ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
     EXECUTE FUNCTION retailflow.managed_trigger_ddl();
+-- @since 1.1
 CREATE EVENT TRIGGER retailflow_managed_trigger_drop
     ON sql_drop
     EXECUTE FUNCTION retailflow.managed_trigger_drop();

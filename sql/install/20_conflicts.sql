@@ -278,6 +278,7 @@ LANGUAGE C;
 -- Statement triggers sum what each statement changes per quant key; the
 -- deferred row triggers judge the transaction's net effect at commit (the
 -- first event judges everything pending, the others find nothing).
+-- @since 1.1
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
   ('stock_quant', 'retailflow_conflict_ins', 'reservation conflicts',
    'AFTER INSERT ON %s REFERENCING NEW TABLE AS rf_new FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()'),
@@ -293,6 +294,7 @@ INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, defin
    'AFTER DELETE ON %s REFERENCING OLD TABLE AS rf_old FOR EACH STATEMENT EXECUTE FUNCTION retailflow.conflict_check_trigger()');
 -- No WHEN clause: a trigger's WHEN makes it depend on the columns it names,
 -- and Odoo must stay free to alter its columns in a module upgrade.
+-- @since 1.1
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, constraint_trigger, definition) VALUES
   ('stock_quant', 'retailflow_conflict_commit', 'reservation conflicts', true,
    'AFTER INSERT OR UPDATE OR DELETE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()'),

@@ -8,7 +8,9 @@
 
 INSERT INTO retailflow.event_type (name, description) VALUES
   ('exception.opened', 'A scheduled check found a new exception (a process that needs a human)'),
-  ('exception.resolved', 'An exception closed: it disappeared from the data or a user resolved it'),
+  ('exception.resolved', 'An exception closed: it disappeared from the data or a user resolved it');
+-- @since 1.1
+INSERT INTO retailflow.event_type (name, description) VALUES
   ('retailflow.trigger_changed', 'A trigger retailflow manages on an Odoo table was dropped, disabled, enabled or renamed outside attach()/detach()');
 
 -- The clock of checks, KPIs and risk scores: retailflow.now_override when set.
@@ -730,6 +732,7 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
 
 -- retailflow's own controls: every managed trigger present and enabled on
 -- the Odoo tables that exist (a table owner can drop or disable them).
+-- @since 1.1
 INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
 ('managed_trigger', 'critical',
  'Run SELECT * FROM retailflow.attach() (as a superuser or Odoo''s role) and find out who changed the trigger (retailflow.audit_log)',

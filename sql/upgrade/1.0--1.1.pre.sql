@@ -1,0 +1,16 @@
+-- 1.0 -> 1.1, before the functions are replaced: least privilege (group
+-- roles, audit rows naming the session), conflicts judged at commit.
+
+-- the triggers on Odoo's tables come off (1.0's detach()); the post part puts
+-- them back from the registry, conflicts with their new definitions
+SELECT count(*) AS triggers_detached FROM retailflow.detach();
+DELETE FROM retailflow.managed_trigger WHERE concern = 'reservation conflicts';
+ALTER TABLE retailflow.managed_trigger ADD COLUMN constraint_trigger boolean NOT NULL DEFAULT false;
+
+-- audit rows name the session's application and backend; 1.0 rows keep their hash
+ALTER TABLE retailflow.audit_log ADD COLUMN application_name text, ADD COLUMN backend_pid integer;
+DROP FUNCTION retailflow.audit_content(bigint, timestamptz, text, text, bigint, integer, name, jsonb, jsonb);
+
+-- replaced: odoo_sql() by odoo_query(); check_requirements_met() by check_missing_relations()
+DROP FUNCTION retailflow.odoo_sql(text);
+DROP FUNCTION retailflow.check_requirements_met(text[]);
