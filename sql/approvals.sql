@@ -344,15 +344,28 @@ SELECT id AS quant FROM stock_quant WHERE product_id = 1 AND quantity > 20 ORDER
 UPDATE stock_quant SET inventory_quantity = quantity - 20, inventory_diff_quantity = -20, inventory_quantity_set = true
 WHERE id = :quant;
 SELECT * FROM t_req('stock.quant', :quant);
--- Odoo's apply: quantity changes (through the move), then the inventory fields are reset
-SELECT rft.err(format($$UPDATE stock_quant SET inventory_quantity = 0, inventory_diff_quantity = 0, inventory_quantity_set = false WHERE id = %s$$, :quant));
+-- Odoo's apply (stock.quant._apply_inventory): an is_inventory move with its line from
+-- the counted quant to the inventory loss location, validated; the move is judged
+SELECT location_id AS qloc FROM stock_quant WHERE id = :quant \gset
+INSERT INTO stock_move (company_id, product_id, product_uom, location_id, location_dest_id, name, procure_method,
+                        product_uom_qty, product_qty, quantity, state, date, is_inventory, write_uid)
+VALUES (1, 1, 1, :qloc, (SELECT id FROM stock_location WHERE usage = 'inventory' ORDER BY id LIMIT 1),
+        'Product Quantity Updated', 'make_to_stock', 20, 20, 20, 'confirmed', '2024-06-01', true, 3)
+RETURNING id AS inv_move \gset
+INSERT INTO stock_move_line (move_id, company_id, product_id, product_uom_id, location_id, location_dest_id,
+                             quantity, quantity_product_uom, state, date)
+SELECT id, company_id, product_id, product_uom, location_id, location_dest_id, 20, 20, 'confirmed', date
+FROM stock_move WHERE id = :inv_move;
+SELECT rft.err(format($$UPDATE stock_move SET state = 'done' WHERE id = %s$$, :inv_move));
+-- the same count written on the quant alone changes nothing Odoo applies: not judged
+UPDATE stock_quant SET inventory_quantity = 0, inventory_diff_quantity = 0, inventory_quantity_set = false WHERE id = :quant;
 -- log: the change goes through, the missing approvals are requested and recorded
 \c - postgres
 ALTER DATABASE rf_t_approvals SET retailflow.approval_enforcement = log;
 \c - rf_odoo
 SET client_min_messages = warning;
 SET retailflow.odoo_user_id = 5;
-UPDATE stock_quant SET inventory_quantity = 0, inventory_diff_quantity = 0, inventory_quantity_set = false WHERE id = :quant;
+UPDATE stock_move SET state = 'done' WHERE id = :inv_move;
 UPDATE account_move SET state = 'posted' WHERE id = :refund_big;
 RESET retailflow.odoo_user_id;
 UPDATE sale_order SET state = 'sale' WHERE id = :so_sod;
@@ -360,6 +373,24 @@ SELECT document_type, rule, level, state, requested_by, reason FROM t_requests
 WHERE document_type IN ('stock.quant', 'account.move') ORDER BY n;
 SELECT action, entity, odoo_user_id, after ->> 'missing' AS missing FROM retailflow.audit_log
 WHERE action = 'approval.enforcement_logged' ORDER BY id;
+-- the stock manager approves the count; in block mode the next apply of that quant goes through
+SELECT a.state FROM retailflow.approval_request r, LATERAL retailflow.approve(r.id, 3, 'recount checked') a
+WHERE r.record_id = :quant AND r.document_type = 'stock.quant';
+\c - postgres
+ALTER DATABASE rf_t_approvals SET retailflow.approval_enforcement = block;
+\c - rf_odoo
+SET client_min_messages = warning;
+INSERT INTO stock_move (company_id, product_id, product_uom, location_id, location_dest_id, name, procure_method,
+                        product_uom_qty, product_qty, quantity, state, date, is_inventory, write_uid)
+VALUES (1, 1, 1, :qloc, (SELECT id FROM stock_location WHERE usage = 'inventory' ORDER BY id LIMIT 1),
+        'Product Quantity Updated', 'make_to_stock', 20, 20, 20, 'confirmed', '2024-06-02', true, 3)
+RETURNING id AS inv_move2 \gset
+INSERT INTO stock_move_line (move_id, company_id, product_id, product_uom_id, location_id, location_dest_id,
+                             quantity, quantity_product_uom, state, date)
+SELECT id, company_id, product_id, product_uom, location_id, location_dest_id, 20, 20, 'confirmed', date
+FROM stock_move WHERE id = :inv_move2;
+UPDATE stock_move SET state = 'done' WHERE id = :inv_move2;
+SELECT state FROM stock_move WHERE id = :inv_move2;
 -- off: nothing is checked or recorded
 \c - postgres
 ALTER DATABASE rf_t_approvals SET retailflow.approval_enforcement = off;

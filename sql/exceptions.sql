@@ -265,7 +265,7 @@ SET ROLE rf_admin;
 SELECT * FROM retailflow.run_checks(ARRAY['broken', 'approval_overdue', 'stuck_order']);
 RESET ROLE;
 RESET client_min_messages;
-SELECT kind, last_status, last_error FROM retailflow.exception_check WHERE kind IN ('broken', 'approval_overdue');
+SELECT kind, last_status, last_error FROM retailflow.exception_check WHERE kind IN ('broken', 'approval_overdue') ORDER BY kind;
 SELECT rft.err('SELECT * FROM retailflow.run_checks(ARRAY[''nope''])');
 SELECT rft.err('SELECT * FROM retailflow.run_checks(ARRAY[NULL])');
 -- settings are validated
@@ -332,6 +332,30 @@ FROM retailflow.outbox WHERE event_type = 'exception.opened';
 SELECT count(*) > 0 AS scored, max(score) <= 100 AS bounded
 FROM sale_order so, retailflow.order_risk(so.id);
 
+-- every check declares every Odoo table its query names (what run_check tests before running it)
+SELECT c.kind, m[1] AS undeclared
+FROM retailflow.exception_check c, regexp_matches(c.query, '\{odoo\}\.([a-z_0-9]+)', 'g') AS m
+WHERE m[1] <> ALL (SELECT substring(r FROM '^([^(]+)') FROM unnest(c.requires) r)
+ORDER BY 1, 2;
+-- a stock-only database (no sale, sale_stock, purchase, account, sales team): every check
+-- runs or is skipped with what it misses, none fails; then stock + sale + purchase: all run
+\c rf_regression postgres
+CREATE DATABASE rf_t_exceptions_stock TEMPLATE rf_tiny OWNER rf_odoo;
+ALTER DATABASE rf_t_exceptions_stock SET retailflow.now_override = '2024-07-01 00:00:00+00';
+\c rf_t_exceptions_stock rf_odoo
+SET client_min_messages = warning;
+DROP TABLE sale_order, sale_order_line, purchase_order, purchase_order_line, account_move, crm_team CASCADE;
+ALTER TABLE stock_picking DROP COLUMN sale_id;
+ALTER TABLE stock_move DROP COLUMN sale_line_id, DROP COLUMN purchase_line_id;
+\c - rf_admin
+SELECT kind, status FROM retailflow.run_checks() WHERE status <> 'ok' ORDER BY kind;
+SELECT kind, last_status, last_error FROM retailflow.exception_check WHERE last_status <> 'ok' ORDER BY kind;
+SELECT kind, count(*) AS open FROM retailflow.exceptions WHERE kind IN ('late_picking', 'partial_delivery')
+GROUP BY kind ORDER BY kind;
+\c rf_t_exceptions_tiny rf_admin
+SELECT count(*) AS checks, count(*) FILTER (WHERE status = 'ok') AS ok FROM retailflow.run_checks();
+SELECT count(*) AS with_team FROM retailflow.exceptions WHERE kind = 'late_picking' AND team_id IS NOT NULL;
+
 -- the checks' change test: binary-image equality (equal but differently written numbers count as changed)
 SELECT retailflow.jsonb_identical('{"a": 1}', '{"a": 1}') AS same,
        retailflow.jsonb_identical('{"b": 2, "a": 1}', '{"a": 1, "b": 2}') AS same_keys_reordered,
@@ -343,3 +367,4 @@ DROP DATABASE rf_t_exceptions;
 DROP DATABASE rf_t_exceptions_empty;
 DROP DATABASE rf_t_exceptions18;
 DROP DATABASE rf_t_exceptions_tiny;
+DROP DATABASE rf_t_exceptions_stock;

@@ -6,10 +6,11 @@
 -- 1.0 -> 1.1, before the functions are replaced: least privilege (group
 -- roles, audit rows naming the session), conflicts judged at commit.
 
--- the triggers on Odoo's tables come off (1.0's detach()); the post part puts
--- them back from the registry, conflicts with their new definitions
+-- the triggers on Odoo's tables come off (1.0's detach()); the registry is
+-- rebuilt with 1.1's definitions (no WHEN clauses, conflicts judged at
+-- commit) and the post part attaches them again
 SELECT count(*) AS triggers_detached FROM retailflow.detach();
-DELETE FROM retailflow.managed_trigger WHERE concern = 'reservation conflicts';
+DELETE FROM retailflow.managed_trigger;
 ALTER TABLE retailflow.managed_trigger ADD COLUMN constraint_trigger boolean NOT NULL DEFAULT false;
 
 -- audit rows name the session's application and backend; 1.0 rows keep their hash
@@ -19,6 +20,8 @@ DROP FUNCTION retailflow.audit_content(bigint, timestamptz, text, text, bigint, 
 -- replaced: odoo_sql() by odoo_query(); check_requirements_met() by check_missing_relations()
 DROP FUNCTION retailflow.odoo_sql(text);
 DROP FUNCTION retailflow.check_requirements_met(text[]);
+-- the enforcement's slow path takes the rules the trigger matched
+DROP FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text);
 
 -- >>> every function and view of 1.1, replaced in install order
 
@@ -76,6 +79,14 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'rf_managed_trigger_maintenance'
 LANGUAGE C VOLATILE;
 
+CREATE OR REPLACE FUNCTION retailflow.managed_trigger_sql(constraint_trigger boolean, trigger_name name, definition text,
+                                               rel regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN format('CREATE %sTRIGGER %I ', CASE WHEN constraint_trigger THEN 'CONSTRAINT ' ELSE '' END, trigger_name)
+       || format(definition, rel::text);
+
 CREATE OR REPLACE FUNCTION retailflow.attach(
     OUT table_name name, OUT trigger_name name, OUT action text)
 RETURNS SETOF record
@@ -86,6 +97,8 @@ DECLARE
     sch  text := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
     r    record;
     rel  regclass;
+    want text;
+    tg   record;
 BEGIN
     PERFORM retailflow.managed_trigger_maintenance_as_owner();
     FOR r IN SELECT m.table_name, m.trigger_name, m.definition, m.constraint_trigger
@@ -96,14 +109,25 @@ BEGIN
         rel := to_regclass(format('%I.%I', sch, r.table_name));
         IF rel IS NULL THEN
             action := 'table missing';
-        ELSIF EXISTS (SELECT 1 FROM pg_trigger tg
-                      WHERE tg.tgrelid = rel AND tg.tgname = r.trigger_name) THEN
-            action := 'present';
-        ELSE
-            EXECUTE format('CREATE %sTRIGGER %I ', CASE WHEN r.constraint_trigger THEN 'CONSTRAINT ' ELSE '' END,
-                           r.trigger_name)
-                 || format(r.definition, rel::text);
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        want := retailflow.managed_trigger_sql(r.constraint_trigger, r.trigger_name, r.definition, rel);
+        SELECT t.tgenabled, pg_get_triggerdef(t.oid) AS def INTO tg
+        FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = r.trigger_name;
+        IF NOT FOUND THEN
+            EXECUTE want;
             action := 'created';
+        ELSIF tg.def IS DISTINCT FROM want THEN
+            -- same name, another definition (a look-alike, or an older one): put ours back
+            EXECUTE format('DROP TRIGGER %I ON %s', r.trigger_name, rel);
+            EXECUTE want;
+            action := 'replaced';
+        ELSIF tg.tgenabled IN ('D', 'R') THEN
+            EXECUTE format('ALTER TABLE %s ENABLE TRIGGER %I', rel, r.trigger_name);
+            action := 'enabled';
+        ELSE
+            action := 'present';
         END IF;
         RETURN NEXT;
     END LOOP;
@@ -940,6 +964,7 @@ $$;
 CREATE OR REPLACE FUNCTION retailflow.send_test_event(message text DEFAULT 'hello')
 RETURNS bigint
 LANGUAGE sql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN retailflow.emit('retailflow.test', 'retailflow', NULL, jsonb_build_object('message', message));
 
@@ -1177,6 +1202,38 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION retailflow.request_matched(document_type text, record_id integer, requested_by integer, matched jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    m record;
+    r retailflow.approval_request;
+    n integer := 0;
+BEGIN
+    FOR m IN SELECT * FROM jsonb_to_recordset(matched) AS j(rule_id integer, level integer, group_id integer,
+                                                            sla text, reason text) LOOP
+        INSERT INTO retailflow.approval_request (document_type, record_id, rule_id, level, group_id, reason,
+                                                 requested_by, due_at)
+        VALUES (request_matched.document_type, request_matched.record_id, m.rule_id, m.level, m.group_id,
+                m.reason, requested_by, now() + m.sla::interval)
+        ON CONFLICT (document_type, record_id, rule_id) WHERE state IN ('pending', 'escalated', 'approved') DO NOTHING
+        RETURNING * INTO r;
+        IF r.id IS NOT NULL THEN
+            n := n + 1;
+            PERFORM retailflow.emit('approval.requested', r.document_type, r.record_id,
+                jsonb_build_object('request_id', r.id, 'rule_id', r.rule_id, 'level', r.level,
+                                   'group_id', r.group_id, 'reason', r.reason, 'due_at', r.due_at));
+            PERFORM retailflow.audit('approval.requested', 'retailflow.approval_request', r.id, NULL, to_jsonb(r), requested_by);
+            r := NULL;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION retailflow.decide(request_id bigint, user_id integer, comment text, approve boolean)
 RETURNS retailflow.approval_request
 LANGUAGE plpgsql
@@ -1300,7 +1357,8 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'rf_approval_enforce'
 LANGUAGE C;
 
-CREATE OR REPLACE FUNCTION retailflow.approval_enforce_missing(tdoc text, rec_id integer, write_uid integer, new_state text)
+CREATE OR REPLACE FUNCTION retailflow.approval_enforce_missing(tdoc text, rec_id integer, write_uid integer, new_state text,
+                                                    matched jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1336,6 +1394,12 @@ BEGIN
                       '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
       INTO missing
       FROM (SELECT tdoc AS doc, rec_id AS rid, a.* FROM retailflow.required_approvals(tdoc, rec_id) a
+            WHERE matched IS NULL
+            UNION ALL
+            SELECT tdoc, rec_id, j.rule_id, r.name, j.level, j.sequence, j.group_id, j.sla::interval, j.reason
+              FROM jsonb_to_recordset(matched) AS j(rule_id integer, level integer, sequence integer, group_id integer,
+                                                    sla text, reason text)
+              JOIN retailflow.approval_rule r ON r.id = j.rule_id
             UNION ALL
             SELECT 'sale.order.line', lid, a.* FROM unnest(line_ids) lid,
                    LATERAL retailflow.required_approvals('sale.order.line', lid) a) m
@@ -1352,14 +1416,19 @@ BEGIN
         PERFORM retailflow.audit_after_rollback('approval.enforcement_refused', tdoc, rec_id, uid,
                                                 jsonb_build_object('state', new_state, 'missing', missing,
                                                                    'mode', mode));
-        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, rec_id,
+        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, coalesce(rec_id::text, '(no quant found)'),
                         CASE tdoc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Missing approvals: %s.', missing),
-                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', tdoc, rec_id);
+                  HINT = CASE WHEN rec_id IS NULL THEN 'Count the quant first (set its inventory quantity), request its approvals, then apply.'
+                              ELSE format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved; a superuser may set retailflow.approval_enforcement to log.', tdoc, rec_id) END;
     END IF;
     -- log mode: let it through, create the missing requests, record it.
-    PERFORM retailflow.request_approvals(tdoc, rec_id, uid);
+    IF matched IS NULL THEN
+        PERFORM retailflow.request_approvals(tdoc, rec_id, uid);
+    ELSIF rec_id IS NOT NULL THEN
+        PERFORM retailflow.request_matched(tdoc, rec_id, uid, matched);
+    END IF;
     IF line_ids IS NOT NULL THEN
         PERFORM retailflow.request_approvals('sale.order.line', lid, uid) FROM unnest(line_ids) lid;
     END IF;
@@ -1594,10 +1663,30 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT string_agg(r, ', ' ORDER BY r)
     FROM unnest(requires) AS r
-    WHERE CASE WHEN r LIKE '%.%' THEN to_regclass(r)
-               ELSE to_regclass(format('%I.%I',
-                      coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'), r))
-          END IS NULL
+    CROSS JOIN LATERAL (SELECT substring(r FROM '^([^(]+)') AS rel, substring(r FROM '\(([^)]+)\)$') AS col) p
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.rel LIKE '%.%' THEN to_regclass(p.rel)
+                    ELSE to_regclass(format('%I.%I',
+                           coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'), p.rel))
+               END AS oid) o
+    WHERE o.oid IS NULL
+       OR p.col IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                                            WHERE a.attrelid = o.oid AND a.attname = p.col AND NOT a.attisdropped)
+$$;
+
+CREATE OR REPLACE FUNCTION retailflow.picking_sale_teams(picking_ids integer[])
+RETURNS TABLE (picking_id integer, team_id integer)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF retailflow.check_missing_relations('{sale_order,stock_picking(sale_id)}') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM retailflow.odoo_query($q$
+        SELECT sp.id, so.team_id FROM {odoo}.stock_picking sp JOIN {odoo}.sale_order so ON so.id = sp.sale_id
+        WHERE sp.id = ANY ($1) $q$, picking_ids) AS t(picking_id integer, team_id integer);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION retailflow.check_interval(kind text)
@@ -2552,8 +2641,14 @@ BEGIN
 END
 $$;
 
+INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition)
+SELECT t, 'retailflow_cache_inval', 'availability cache',
+       'AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
+FROM unnest(ARRAY['stock_location', 'stock_warehouse', 'product_product',
+                  'product_template', 'uom_uom']) AS t;
+
 CREATE EVENT TRIGGER retailflow_managed_trigger_ddl
-    ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
+    ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER')
     EXECUTE FUNCTION retailflow.managed_trigger_ddl();
 
 CREATE EVENT TRIGGER retailflow_managed_trigger_drop
@@ -2576,9 +2671,36 @@ INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, defin
 
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, constraint_trigger, definition) VALUES
   ('stock_quant', 'retailflow_conflict_commit', 'reservation conflicts', true,
-   'AFTER INSERT OR UPDATE OR DELETE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()'),
+   'AFTER INSERT OR DELETE OR UPDATE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()'),
   ('stock_move_line', 'retailflow_conflict_commit', 'reservation conflicts', true,
-   'AFTER INSERT OR UPDATE OR DELETE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()');
+   'AFTER INSERT OR DELETE OR UPDATE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()');
+
+INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
+  ('sale_order', 'retailflow_capture', 'webhooks capture',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''sale.order'')'),
+  ('stock_picking', 'retailflow_capture', 'webhooks capture',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''stock.picking'')'),
+  ('purchase_order', 'retailflow_capture', 'webhooks capture',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''purchase.order'')'),
+  ('account_move', 'retailflow_capture', 'webhooks capture',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''refund'', ''account.move'')'),
+  ('stock_quant', 'retailflow_capture', 'webhooks capture',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''low'', ''stock.quant'')');
+
+INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition)
+SELECT t, 'retailflow_approval_cache_inval', 'approvals rule cache',
+       'AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
+FROM unnest(ARRAY['product_category', 'res_partner_category', 'ir_property']) AS t;
+
+INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
+  ('sale_order', 'retailflow_approval_enforce', 'approvals enforcement',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''sale.order'')'),
+  ('purchase_order', 'retailflow_approval_enforce', 'approvals enforcement',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''purchase.order'')'),
+  ('account_move', 'retailflow_approval_enforce', 'approvals enforcement',
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''account.move'')'),
+  ('stock_move', 'retailflow_approval_enforce', 'approvals enforcement',
+   'AFTER INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''stock.quant'')');
 
 INSERT INTO retailflow.event_type (name, description) VALUES
   ('retailflow.trigger_changed', 'A trigger retailflow manages on an Odoo table was dropped, disabled, enabled or renamed outside attach()/detach()');
@@ -2586,26 +2708,324 @@ INSERT INTO retailflow.event_type (name, description) VALUES
 INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
 ('managed_trigger', 'critical',
  'Run SELECT * FROM retailflow.attach() (as a superuser or Odoo''s role) and find out who changed the trigger (retailflow.audit_log)',
- 'A trigger retailflow manages on an Odoo table is missing or disabled: its control (capture, conflicts, approvals) is off',
+ 'A trigger retailflow manages on an Odoo table is missing, disabled or replaced by another definition: its control (capture, conflicts, approvals) is off',
  '{retailflow.managed_trigger}',
  $q$
  SELECT 'retailflow.managed_trigger' AS model, hashtext(m.table_name || '.' || m.trigger_name) AS record_id,
         m.table_name || '.' || m.trigger_name AS reference, NULL::timestamptz AS since,
         NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id, NULL::integer AS warehouse_id,
         CASE WHEN t.oid IS NULL THEN format('trigger %s on %s is missing: %s is off', m.trigger_name, m.table_name, m.concern)
-             ELSE format('trigger %s on %s is %s: %s is off', m.trigger_name, m.table_name,
+             WHEN t.tgenabled IN ('D', 'R') THEN
+                  format('trigger %s on %s is %s: %s is off', m.trigger_name, m.table_name,
                          CASE t.tgenabled WHEN 'D' THEN 'disabled' ELSE 'enabled for replicas only' END,
-                         m.concern) END AS reason,
+                         m.concern)
+             ELSE format('trigger %s on %s is not the one retailflow created: %s is not guaranteed',
+                         m.trigger_name, m.table_name, m.concern) END AS reason,
         jsonb_build_object('table', m.table_name, 'trigger', m.trigger_name, 'concern', m.concern,
-                           'state', coalesce(t.tgenabled::text, 'missing')) AS data,
+                           'state', CASE WHEN t.oid IS NULL THEN 'missing'
+                                         WHEN t.tgenabled IN ('D', 'R') THEN t.tgenabled::text
+                                         ELSE 'replaced' END,
+                           'definition', pg_catalog.pg_get_triggerdef(t.oid)) AS data,
         NULL::text AS severity
  FROM retailflow.managed_trigger m
  JOIN pg_catalog.pg_class c
    ON c.relname = m.table_name
   AND c.relnamespace = to_regnamespace(coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'))
  LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname = m.trigger_name
- WHERE c.relkind IN ('r', 'p') AND (t.oid IS NULL OR t.tgenabled IN ('D', 'R'))
+ WHERE c.relkind IN ('r', 'p')
+   AND (t.oid IS NULL OR t.tgenabled IN ('D', 'R')
+        OR pg_catalog.pg_get_triggerdef(t.oid)
+           IS DISTINCT FROM retailflow.managed_trigger_sql(m.constraint_trigger, m.trigger_name, m.definition, c.oid))
  $q$);
+
+-- >>> built-in exception checks of 1.1 (their text replaced, the DBA's choices kept)
+
+INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
+('stuck_order', 'high',
+ 'Find what blocks the delivery (stock, picking, carrier) and ship or inform the customer',
+ 'Confirmed sale orders with a delivery not done within retailflow.order_sla of confirmation',
+ '{sale_order,stock_picking,stock_picking(sale_id),stock_picking_type}',
+ $q$
+ SELECT 'sale.order' AS model, so.id AS record_id, so.name AS reference,
+        (so.date_order AT TIME ZONE 'UTC') + retailflow.setting_interval('retailflow.order_sla') AS since,
+        so.user_id, so.team_id, so.company_id, so.warehouse_id,
+        format('confirmed %s UTC, %s of %s deliveries not done within %s',
+               to_char(so.date_order, 'YYYY-MM-DD HH24:MI'),
+               p.open_pickings, p.pickings, current_setting('retailflow.order_sla')) AS reason,
+        jsonb_build_object('open_pickings', p.open_pickings, 'amount_total', so.amount_total) AS data,
+        NULL AS severity
+ FROM {odoo}.sale_order so
+ JOIN (SELECT sp.sale_id, count(*) AS pickings,
+              count(*) FILTER (WHERE sp.state NOT IN ('done', 'cancel')) AS open_pickings
+       FROM {odoo}.stock_picking sp
+       JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
+       WHERE sp.sale_id IS NOT NULL AND pt.code = 'outgoing'
+       GROUP BY sp.sale_id) p ON p.sale_id = so.id
+ WHERE so.state = 'sale'
+   AND so.date_order < ($1 - retailflow.setting_interval('retailflow.order_sla')) AT TIME ZONE 'UTC'
+   AND p.open_pickings > 0
+ $q$),
+('late_picking', 'medium',
+ 'Process the transfer or reschedule it',
+ 'Transfers whose scheduled date has passed and that are not done or cancelled',
+ '{stock_picking,stock_picking_type}',
+ $q$
+ WITH late AS MATERIALIZED (
+     SELECT sp.id, sp.name, sp.scheduled_date, sp.date_deadline, sp.user_id, sp.company_id, sp.state, sp.origin,
+            pt.code, pt.warehouse_id
+     FROM {odoo}.stock_picking sp
+     JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
+     WHERE sp.state IN ('waiting', 'confirmed', 'assigned')
+       AND sp.scheduled_date < $1 AT TIME ZONE 'UTC')
+ SELECT 'stock.picking' AS model, l.id AS record_id, l.name AS reference,
+        l.scheduled_date AT TIME ZONE 'UTC' AS since,
+        l.user_id, st.team_id, l.company_id, l.warehouse_id,
+        format('%s scheduled %s UTC is not done (state %s)', l.code,
+               to_char(l.scheduled_date, 'YYYY-MM-DD HH24:MI'), l.state) AS reason,
+        jsonb_build_object('picking_type', l.code, 'state', l.state, 'origin', l.origin) AS data,
+        CASE WHEN l.date_deadline IS NOT NULL AND l.date_deadline < $1 AT TIME ZONE 'UTC'
+             THEN 'high' END AS severity
+ FROM late l
+ LEFT JOIN retailflow.picking_sale_teams(ARRAY(SELECT id FROM late)) st ON st.picking_id = l.id
+ $q$),
+('partial_delivery', 'medium',
+ 'Ship what is available (backorder) or find the missing stock',
+ 'Deliveries partially available for longer than retailflow.partial_delivery_age',
+ '{stock_picking,stock_picking_type,stock_move}',
+ $q$
+ WITH partial AS MATERIALIZED (
+     SELECT sp.id, sp.name, sp.create_date, sp.user_id, sp.company_id, pt.warehouse_id,
+            m.moves, m.short_moves, m.demand, m.reserved
+     FROM {odoo}.stock_picking sp
+     JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
+     JOIN (SELECT sm.picking_id, count(*) AS moves,
+                  count(*) FILTER (WHERE sm.state IN ('partially_available', 'confirmed', 'waiting')) AS short_moves,
+                  count(*) FILTER (WHERE sm.state IN ('partially_available', 'assigned')) AS some_reserved,
+                  sum(sm.product_qty) AS demand, sum(sm.quantity) AS reserved
+           FROM {odoo}.stock_move sm
+           WHERE sm.picking_id IS NOT NULL AND sm.state IN ('waiting', 'confirmed', 'partially_available', 'assigned')
+           GROUP BY sm.picking_id) m ON m.picking_id = sp.id
+     WHERE pt.code = 'outgoing'
+       AND sp.state IN ('confirmed', 'assigned', 'waiting')
+       AND sp.create_date < ($1 - retailflow.setting_interval('retailflow.partial_delivery_age')) AT TIME ZONE 'UTC'
+       AND m.short_moves > 0 AND m.some_reserved > 0)
+ SELECT 'stock.picking' AS model, p.id AS record_id, p.name AS reference,
+        p.create_date AT TIME ZONE 'UTC' AS since,
+        p.user_id, st.team_id, p.company_id, p.warehouse_id,
+        format('%s of %s moves not fully reserved; delivery created %s UTC', p.short_moves, p.moves,
+               to_char(p.create_date, 'YYYY-MM-DD HH24:MI')) AS reason,
+        jsonb_build_object('moves', p.moves, 'short_moves', p.short_moves,
+                           'demand', p.demand, 'reserved', p.reserved) AS data,
+        NULL AS severity
+ FROM partial p
+ LEFT JOIN retailflow.picking_sale_teams(ARRAY(SELECT id FROM partial)) st ON st.picking_id = p.id
+ $q$),
+('replenishment', 'high',
+ 'Replenish: order the suggested quantity (purchase or transfer) or run the reordering rule',
+ 'Reordering rules whose free or forecast quantity is below the minimum',
+ '{stock_warehouse_orderpoint,product_product,product_template,uom_uom}',
+ $q$
+ SELECT * FROM retailflow.replenishment_items()
+ $q$),
+('stalled_return', 'medium',
+ 'Post the customer refund (credit note) or record why none is due',
+ 'Returns received more than retailflow.return_stall ago without a posted customer refund',
+ '{stock_picking,stock_picking(sale_id),stock_picking_type,sale_order,account_move}',
+ $q$
+ SELECT 'stock.picking' AS model, sp.id AS record_id, sp.name AS reference,
+        (sp.date_done AT TIME ZONE 'UTC') + retailflow.setting_interval('retailflow.return_stall') AS since,
+        coalesce(so.user_id, sp.user_id) AS user_id, so.team_id, sp.company_id, pt.warehouse_id,
+        format('return of %s received %s UTC, no posted refund within %s',
+               coalesce(so.name, sp.origin), to_char(sp.date_done, 'YYYY-MM-DD HH24:MI'),
+               current_setting('retailflow.return_stall')) AS reason,
+        jsonb_build_object('sale_order_id', so.id, 'returned_picking_id', sp.return_id) AS data,
+        NULL AS severity
+ FROM {odoo}.stock_picking sp
+ JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
+ LEFT JOIN {odoo}.stock_picking orig ON orig.id = sp.return_id
+ LEFT JOIN {odoo}.sale_order so ON so.id = coalesce(sp.sale_id, orig.sale_id)
+ WHERE (sp.return_id IS NOT NULL OR (pt.code = 'incoming' AND sp.origin LIKE 'Return of %'))
+   AND sp.state = 'done'
+   AND sp.date_done < ($1 - retailflow.setting_interval('retailflow.return_stall')) AT TIME ZONE 'UTC'
+   AND NOT EXISTS (SELECT 1 FROM retailflow.return_refunds(sp.id) rr WHERE rr.posted_at <= $1)
+ $q$)
+ON CONFLICT (kind) DO UPDATE SET suggested_action = EXCLUDED.suggested_action, description = EXCLUDED.description, requires = EXCLUDED.requires, query = EXCLUDED.query;
+
+INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
+('approval_overdue', 'high',
+ 'Decide the approval request (approve or reject) or escalate it',
+ 'Pending approval requests past their due time (the rule''s SLA)',
+ '{retailflow.approval_request}',
+ $q$
+ SELECT DISTINCT ON (r.document_type, r.record_id)
+        r.document_type AS model, r.record_id, NULL::text AS reference, r.due_at AS since,
+        NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id,
+        NULL::integer AS warehouse_id,
+        format('approval request %s (rule %s, level %s) pending since %s, due %s',
+               r.id, r.rule_id, r.level, r.requested_at, r.due_at) AS reason,
+        jsonb_build_object('approval_request_id', r.id, 'rule_id', r.rule_id, 'level', r.level,
+                           'group_id', r.group_id) AS data,
+        NULL::text AS severity
+ FROM retailflow.approval_request r
+ WHERE r.state = 'pending' AND r.due_at < $1
+ ORDER BY r.document_type, r.record_id, r.due_at, r.id
+ $q$),
+('approval_escalated', 'high',
+ 'The request was escalated: the next approver level must decide',
+ 'Escalated approval requests',
+ '{retailflow.approval_request}',
+ $q$
+ SELECT DISTINCT ON (r.document_type, r.record_id)
+        r.document_type AS model, r.record_id, NULL::text AS reference, r.requested_at AS since,
+        NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id,
+        NULL::integer AS warehouse_id,
+        format('approval request %s (rule %s, level %s) escalated', r.id, r.rule_id, r.level) AS reason,
+        jsonb_build_object('approval_request_id', r.id, 'rule_id', r.rule_id, 'level', r.level,
+                           'group_id', r.group_id) AS data,
+        NULL::text AS severity
+ FROM retailflow.approval_request r
+ WHERE r.state = 'escalated'
+ ORDER BY r.document_type, r.record_id, r.id
+ $q$),
+('webhook_dead_letter', 'high',
+ 'Fix the receiving endpoint, then redeliver the dead deliveries (retailflow.redeliver)',
+ 'Webhook endpoints with dead-lettered deliveries',
+ '{retailflow.delivery,retailflow.endpoint}',
+ $q$
+ SELECT 'retailflow.endpoint' AS model, d.endpoint_id AS record_id, min(ep.name) AS reference,
+        min(d.created_at) AS since, NULL::integer AS user_id, NULL::integer AS team_id,
+        NULL::integer AS company_id, NULL::integer AS warehouse_id,
+        format('%s dead-lettered deliveries to %s', count(*), min(ep.name)) AS reason,
+        jsonb_build_object('dead', count(*), 'last_error', (array_agg(d.last_error ORDER BY d.id DESC))[1]) AS data,
+        NULL::text AS severity
+ FROM retailflow.delivery d
+ JOIN retailflow.endpoint ep ON ep.id = d.endpoint_id
+ WHERE d.state = 'dead'
+ GROUP BY d.endpoint_id
+ $q$),
+('webhook_circuit_open', 'critical',
+ 'The endpoint keeps failing: check it; deliveries resume when the circuit closes',
+ 'Webhook endpoints whose circuit breaker is open',
+ '{retailflow.endpoint_health,retailflow.endpoint}',
+ $q$
+ SELECT 'retailflow.endpoint' AS model, h.endpoint_id AS record_id, ep.name AS reference,
+        h.last_error_at AS since, NULL::integer AS user_id, NULL::integer AS team_id,
+        NULL::integer AS company_id, NULL::integer AS warehouse_id,
+        format('circuit open after %s consecutive failures: %s', h.consecutive_failures,
+               coalesce(h.last_error, 'HTTP ' || h.last_status)) AS reason,
+        jsonb_build_object('consecutive_failures', h.consecutive_failures) AS data,
+        NULL::text AS severity
+ FROM retailflow.endpoint_health h
+ JOIN retailflow.endpoint ep ON ep.id = h.endpoint_id
+ WHERE h.circuit_open_until > $1
+ $q$)
+ON CONFLICT (kind) DO UPDATE SET suggested_action = EXCLUDED.suggested_action, description = EXCLUDED.description, requires = EXCLUDED.requires, query = EXCLUDED.query;
+
+INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
+('high_risk_order', 'high',
+ 'Review the order (customer, addresses, amounts) before confirming it',
+ 'Quotations whose order_risk() score reaches the review_threshold risk parameter',
+ '{sale_order,sale_order_line,res_partner,stock_move,stock_location,product_product}',
+ $q$
+ SELECT 'sale.order' AS model, so.id AS record_id, so.name AS reference,
+        so.create_date AT TIME ZONE 'UTC' AS since, so.user_id, so.team_id, so.company_id, so.warehouse_id,
+        format('risk score %s: %s', r.score,
+               (SELECT string_agg(e->>'code', ', ') FROM jsonb_array_elements(r.reasons) e)) AS reason,
+        jsonb_build_object('score', r.score, 'reasons', r.reasons, 'amount_total', so.amount_total) AS data,
+        CASE WHEN r.score >= 80 THEN 'critical' END AS severity
+ FROM {odoo}.sale_order so
+ CROSS JOIN LATERAL retailflow.order_risk(so.id) r
+ WHERE so.state IN ('draft', 'sent')
+   AND so.create_date > ($1 - make_interval(days => (SELECT value::integer FROM retailflow.risk_parameter
+                                                      WHERE name = 'review_window_days'))) AT TIME ZONE 'UTC'
+   AND r.score >= (SELECT value FROM retailflow.risk_parameter WHERE name = 'review_threshold')
+ $q$),
+('stockout_risk', 'medium',
+ 'Replenish before the stock runs out: free stock covers less than the supplier lead time',
+ 'Products whose free stock in a warehouse covers fewer days than the supplier lead time plus the safety margin',
+ '{stock_move,stock_location,stock_warehouse,product_product,product_template,product_supplierinfo}',
+ $q$
+ SELECT 'product.product' AS model, s.product_id AS record_id,
+        coalesce(pp.default_code, pp.id::text) AS reference, NULL::timestamptz AS since,
+        NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id,
+        CASE WHEN count(*) = 1 THEN min(s.warehouse_id) END AS warehouse_id,
+        format('cover below lead time + safety in %s warehouse(s): %s', count(*),
+               string_agg(format('%s %s days (lead %s)', w.code, s.days_of_cover, s.lead_time_days),
+                          ', ' ORDER BY s.days_of_cover, w.code)) AS reason,
+        jsonb_build_object('warehouses', jsonb_agg(jsonb_build_object(
+            'warehouse_id', s.warehouse_id, 'free_qty', s.free_qty, 'daily_velocity', s.daily_velocity,
+            'days_of_cover', s.days_of_cover, 'lead_time_days', s.lead_time_days) ORDER BY s.warehouse_id)) AS data,
+        CASE WHEN min(s.free_qty) <= 0 THEN 'high' END AS severity
+ FROM retailflow.stockout_risk(NULL, $1) s
+ JOIN {odoo}.product_product pp ON pp.id = s.product_id
+ JOIN {odoo}.stock_warehouse w ON w.id = s.warehouse_id
+ WHERE s.at_risk
+ GROUP BY s.product_id, pp.default_code, pp.id
+ $q$)
+ON CONFLICT (kind) DO UPDATE SET suggested_action = EXCLUDED.suggested_action, description = EXCLUDED.description, requires = EXCLUDED.requires, query = EXCLUDED.query;
+
+INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query)
+SELECT 'conflict_' || k.kind, k.sev, k.action, k.descr, '{stock_quant,stock_move,stock_move_line}',
+       format($q$
+ SELECT %L AS model, %s AS record_id,
+        format('product %%s at location %%s', c.product_id, c.location_id) AS reference,
+        NULL::timestamptz AS since, NULL::integer AS user_id, NULL::integer AS team_id,
+        NULL::integer AS company_id, %s AS warehouse_id, %s AS reason,
+        jsonb_build_object('product_id', c.product_id, 'location_id', c.location_id, 'lot_id', c.lot_id,
+                           'package_id', c.package_id, 'owner_id', c.owner_id,
+                           'expected', c.expected, 'actual', c.actual) AS data,
+        NULL::text AS severity
+ FROM retailflow.conflicts_for_checks() c WHERE c.kind = %L %s
+$q$, k.model, k.rec, k.wh, k.reason, k.kind, k.grp)
+FROM (VALUES
+  ('reservation_mismatch', 'high', 'stock.quant', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Run retailflow.repair_reservations() (dry run first) or unreserve and reserve the moves again in Odoo',
+   'Quants'' reserved quantity differs from the open move lines reserving them'),
+  ('reserved_in_bypass_location', 'high', 'stock.quant', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Run retailflow.repair_reservations(); Odoo never reserves in supplier, customer, inventory, production or scrap locations',
+   'Reserved quantity in a location where Odoo never reserves'),
+  ('reservation_without_quant', 'high', 'stock.move.line', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Run retailflow.repair_reservations() or unreserve the move lines in Odoo',
+   'Open move lines reserving stock that no quant holds'),
+  ('over_reservation', 'critical', 'stock.quant', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Unreserve the surplus or count the location: more is promised than is on hand',
+   'More reserved than on hand for a quant key'),
+  ('negative_reservation', 'high', 'stock.quant', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Run retailflow.repair_reservations()', 'Negative reserved quantity'),
+  ('negative_stock', 'high', 'stock.quant', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Count the location and apply an inventory adjustment', 'Negative on-hand stock in an internal location'),
+  ('duplicate_quant', 'low', 'stock.quant', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Nothing urgent: Odoo merges duplicate quants in its quant housekeeping', 'Several quants for one quant key'),
+  ('serial_overstock', 'high', 'stock.lot', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Find the duplicated serial number and correct it with an inventory adjustment',
+   'A serial number holding more than one unit'),
+  ('serial_duplicated', 'medium', 'stock.lot', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Check where the serial number really is and correct the other quant',
+   'A serial number in more than one internal quant'),
+  ('move_quantity_mismatch', 'high', 'stock.move', 'c.record_id', 'c.warehouse_id', 'c.detail', '',
+   'Unreserve and reserve the move again in Odoo', 'A move whose quantity differs from its move lines')
+) AS k(kind, sev, model, rec, wh, reason, grp, action, descr)
+ON CONFLICT (kind) DO UPDATE SET suggested_action = EXCLUDED.suggested_action, description = EXCLUDED.description, requires = EXCLUDED.requires, query = EXCLUDED.query;
+
+INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
+('conflict_oversell_risk', 'high',
+ 'Replenish or transfer stock, or stop promising it: open demand exceeds stock plus expected receipts',
+ 'Open outgoing demand greater than on hand plus incoming in a warehouse',
+ '{stock_quant,stock_move,stock_move_line}',
+ $q$
+ SELECT 'product.product' AS model, c.product_id AS record_id, format('product %s', c.product_id) AS reference,
+        NULL::timestamptz AS since, NULL::integer AS user_id, NULL::integer AS team_id,
+        NULL::integer AS company_id, min(c.warehouse_id) AS warehouse_id,
+        string_agg(c.detail, '; ') AS reason,
+        jsonb_build_object('product_id', c.product_id, 'warehouses', jsonb_agg(c.warehouse_id)) AS data,
+        NULL::text AS severity
+ -- aggregated in the subquery's order (one sort, instead of one per product for ORDER BY in the aggregates)
+ FROM (SELECT c.product_id, c.warehouse_id, c.detail
+       FROM retailflow.conflicts_for_checks() c WHERE c.kind = 'oversell_risk'
+       ORDER BY c.product_id, c.warehouse_id OFFSET 0) c
+ GROUP BY c.product_id
+$q$)
+ON CONFLICT (kind) DO UPDATE SET suggested_action = EXCLUDED.suggested_action, description = EXCLUDED.description, requires = EXCLUDED.requires, query = EXCLUDED.query;
 
 -- >>> hand-written: after the functions
 
@@ -2636,8 +3056,10 @@ COMMENT ON TABLE retailflow.managed_trigger IS
 COMMENT ON FUNCTION retailflow.managed_trigger_maintenance() IS
   'Internal: marks this transaction''s changes of managed triggers as retailflow''s own (attach, detach)';
 REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance() FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.managed_trigger_sql(boolean, name, text, regclass) IS
+  'Internal: the CREATE TRIGGER statement of a managed trigger on a table, as pg_get_triggerdef() prints it';
 COMMENT ON FUNCTION retailflow.attach() IS
-  'Creates every trigger registered in retailflow.managed_trigger on the Odoo tables that exist';
+  'Creates every trigger registered in retailflow.managed_trigger on the Odoo tables that exist; replaces a trigger of the same name with another definition and enables a disabled one';
 COMMENT ON FUNCTION retailflow.detach() IS
   'Drops every retailflow trigger from Odoo tables; DROP EXTENSION calls it first';
 REVOKE ALL ON FUNCTION retailflow.attach() FROM PUBLIC;
@@ -2725,14 +3147,17 @@ COMMENT ON TABLE retailflow.approval_request IS
   'Approvals documents need: pending, approved, rejected, escalated or cancelled';
 COMMENT ON FUNCTION retailflow.request_approvals(text, integer, integer) IS
   'Creates a pending approval request for every rule the document matches that has none yet';
+COMMENT ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) IS
+  'Internal: pending requests for the rules the enforcement trigger matched (called by approval_enforce_missing)';
+REVOKE ALL ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION retailflow.approve(bigint, integer, text) IS
   'Approves a request; the user must be active, in the rule''s group, not the requester or document creator, and lower levels must be approved';
 COMMENT ON FUNCTION retailflow.reject(bigint, integer, text) IS
   'Rejects a request, with the same segregation-of-duties checks as approve()';
 COMMENT ON FUNCTION retailflow.approval_enforce() IS
   'Enforcement trigger: checks in C that every approval a document needs is granted; the rest goes to approval_enforce_missing()';
-REVOKE ALL ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text) FROM PUBLIC;
-COMMENT ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text) IS
+REVOKE ALL ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text, jsonb) IS
   'Slow path of the enforcement trigger: names the missing approvals, then blocks or logs (called by approval_enforce() only)';
 COMMENT ON FUNCTION retailflow.escalate_overdue(timestamptz) IS
   'Moves pending approval requests past their SLA to escalated and emits approval.escalated; returns how many';
@@ -2773,6 +3198,8 @@ COMMENT ON VIEW retailflow.exception_summary IS
   'Open exceptions counted per kind and severity, with how many are unacknowledged or assigned';
 REVOKE ALL ON TABLE retailflow.exception_check, retailflow.exception, retailflow.exceptions,
     retailflow.exception_summary FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.picking_sale_teams(integer[]) IS
+  'Internal: the sales team of each picking made for a sale order; none without the sale_stock module';
 COMMENT ON FUNCTION retailflow.jsonb_identical(jsonb, jsonb) IS
   'Internal: true if two jsonb values have the same binary image (the exception checks'' change test)';
 COMMENT ON FUNCTION retailflow.run_checks(text[], timestamptz) IS

@@ -49,6 +49,17 @@ SELECT * FROM retailflow.attach() WHERE action <> 'present';
 \c - rf_admin
 SELECT status, opened, resolved, open FROM retailflow.run_checks(ARRAY['managed_trigger']);
 SELECT count(*) AS "still open" FROM retailflow.exceptions WHERE kind = 'managed_trigger';
+-- a look-alike under a managed name (it does nothing): recorded, flagged by the check
+-- as not the one retailflow created, and replaced by attach()
+\c - rf_odoo
+CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE OR REPLACE TRIGGER retailflow_capture AFTER UPDATE ON sale_order FOR EACH ROW EXECUTE FUNCTION pg_temp.noop();
+SELECT action, after->>'trigger' AS trg, after->>'statement' AS statement FROM retailflow.audit_log
+WHERE entity = 'retailflow.managed_trigger' ORDER BY id DESC LIMIT 1;
+SELECT reference, severity, reason, data->>'state' AS state FROM retailflow.exceptions WHERE kind = 'managed_trigger';
+SELECT * FROM retailflow.attach() WHERE action <> 'present';
+\c - rf_admin
+SELECT status, opened, resolved, open FROM retailflow.run_checks(ARRAY['managed_trigger']);
 \c - rf_odoo
 -- a view in place of an Odoo table: refused by every reader, reported by status()
 ALTER TABLE stock_location RENAME TO stock_location_real;
@@ -59,6 +70,9 @@ SELECT rft.err('SELECT * FROM retailflow.reservation_conflicts()');
 SELECT rft.err('SELECT * FROM retailflow.kpi_stock_accuracy(''2024-01-01'', ''2024-02-01'')');
 DROP VIEW stock_location;
 ALTER TABLE stock_location_real RENAME TO stock_location;
+-- renaming a table that holds managed triggers is recorded too
+SELECT action, after->>'table' AS tbl, after->>'trigger' AS trg, after->>'statement' AS statement
+FROM retailflow.audit_log WHERE action LIKE 'managed_trigger.table%' ORDER BY id;
 SELECT name, status FROM retailflow.status() WHERE name = 'stock_location';
 -- Odoo 18 shape
 \c rf_regression postgres

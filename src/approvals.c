@@ -56,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -193,6 +194,8 @@ typedef struct ApTrigCols
 	AttrNumber	id;
 	AttrNumber	write_uid;
 	AttrNumber	state;
+	AttrNumber	move_type;		/* account_move */
+	AttrNumber	is_inventory;	/* stock_move */
 } ApTrigCols;
 
 static ApTrigCols ap_trig_cols[AP_NUM_DOCS];
@@ -1506,10 +1509,11 @@ ap_trigger_cols(ApDoc d, Relation rel)
 	{
 		TupleDesc	td = RelationGetDescr(rel);
 
-		c->id = c->write_uid = c->state = InvalidAttrNumber;
+		c->id = c->write_uid = c->state = c->move_type = c->is_inventory = InvalidAttrNumber;
 		for (int i = 0; i < td->natts; i++)
 		{
 			Form_pg_attribute a = TupleDescAttr(td, i);
+			bool		text = a->atttypid == TEXTOID || a->atttypid == VARCHAROID;
 
 			if (a->attisdropped)
 				continue;
@@ -1517,8 +1521,12 @@ ap_trigger_cols(ApDoc d, Relation rel)
 				c->id = a->attnum;
 			else if (strcmp(NameStr(a->attname), "write_uid") == 0 && a->atttypid == INT4OID)
 				c->write_uid = a->attnum;
-			else if (strcmp(NameStr(a->attname), "state") == 0)
+			else if (strcmp(NameStr(a->attname), "state") == 0 && text)
 				c->state = a->attnum;
+			else if (strcmp(NameStr(a->attname), "move_type") == 0 && text)
+				c->move_type = a->attnum;
+			else if (strcmp(NameStr(a->attname), "is_inventory") == 0 && a->atttypid == BOOLOID)
+				c->is_inventory = a->attnum;
 		}
 		if (c->id == InvalidAttrNumber)
 			ereport(ERROR,
@@ -1528,6 +1536,206 @@ ap_trigger_cols(ApDoc d, Relation rel)
 		c->relid = RelationGetRelid(rel);
 	}
 	return c;
+}
+
+/* True if the text attribute att of tup equals s. */
+static bool
+ap_attr_is(HeapTuple tup, TupleDesc td, AttrNumber att, const char *s)
+{
+	bool		isnull;
+	Datum		v;
+
+	if (att == InvalidAttrNumber)
+		return false;
+	v = heap_getattr(tup, att, td, &isnull);
+	return !isnull && RfTextEquals(v, s, strlen(s));
+}
+
+/*
+ * Whether this write is the transition the document's approvals guard (the
+ * trigger has no WHEN clause, so that Odoo stays free to alter its columns):
+ * a sale order confirmed, a purchase order approved, a refund posted, an
+ * inventory move (stock_move.is_inventory) done.  oldtup is NULL for an
+ * INSERT.
+ */
+static bool
+ap_transition(ApDoc d, const ApTrigCols *c, HeapTuple oldtup, HeapTuple newtup, TupleDesc td)
+{
+	const char *target;
+
+	switch (d)
+	{
+		case AP_STOCK_QUANT:
+			{
+				bool		isnull;
+				Datum		inv;
+
+				if (c->is_inventory == InvalidAttrNumber)
+					return false;
+				inv = heap_getattr(newtup, c->is_inventory, td, &isnull);
+				if (isnull || !DatumGetBool(inv))
+					return false;
+				target = "done";
+				break;
+			}
+		case AP_SALE_ORDER:
+			target = "sale";
+			break;
+		case AP_PURCHASE_ORDER:
+			target = "purchase";
+			break;
+		case AP_ACCOUNT_MOVE:
+			target = "posted";
+			if (!ap_attr_is(newtup, td, c->move_type, "out_refund") &&
+				!ap_attr_is(newtup, td, c->move_type, "in_refund"))
+				return false;
+			break;
+		default:
+			return true;
+	}
+	return ap_attr_is(newtup, td, c->state, target) &&
+		(oldtup == NULL || !ap_attr_is(oldtup, td, c->state, target));
+}
+
+static bool ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched);
+
+/* Appends a JSON string literal. */
+static void
+ap_json_str(StringInfo buf, const char *s)
+{
+	escape_json(buf, s ? s : "");
+}
+
+/*
+ * Inventory adjustments (document stock.quant).  Whatever the path (the
+ * product form's Update Quantity wizard, a quant created or written with an
+ * inventory quantity then applied, the Physical Inventory list), Odoo 17
+ * and 18 apply a count by validating a stock move with is_inventory, from or
+ * to the inventory loss location (stock.quant._apply_inventory); the quant's
+ * own fields are reset later, in the same or another flush.  So the move is
+ * judged: its value (quantity x the product's cost) and category are the
+ * facts, and the approvals are those requested on the counted quant of the
+ * move's key (product, internal location, lot, package, owner).
+ */
+static Datum
+ap_enforce_inventory(TriggerData *trig, const ApTrigCols *cols, Datum result)
+{
+	HeapTuple	newtup = trig->tg_newtuple ? trig->tg_newtuple : trig->tg_trigtuple;
+	TupleDesc	tupdesc = RelationGetDescr(trig->tg_relation);
+	const RfOdoo *o;
+	const char *nsp;
+	bool		isnull;
+	int32		move_id;
+	ApFacts		f;
+	int32	   *quants = NULL;
+	int			nquants = 0;
+	int32	   *matched;
+	int			nmatched = 0;
+	StringInfoData rules;
+	RfRunAs		ra;
+	Datum		arg;
+	bool		found;
+	MemoryContext outer = CurrentMemoryContext;
+
+	move_id = DatumGetInt32(heap_getattr(newtup, cols->id, tupdesc, &isnull));
+	if (isnull)
+		return result;
+	o = RfOdooRequire(ap_doc_tables(AP_STOCK_QUANT) | RF_MASK(RF_STOCK_MOVE) | RF_MASK(RF_STOCK_MOVE_LINE) |
+					  RF_MASK(RF_STOCK_LOCATION));
+	ap_ensure_rules(o);
+	if (ap.nrules[AP_STOCK_QUANT] == 0)
+		return result;			/* no active rule: nothing can be missing */
+	nsp = quote_identifier(get_namespace_name(o->nsp));
+
+	/* the move's facts and the counted quant(s), this statement's change included */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	memset(&f, 0, sizeof(f));
+	arg = Int32GetDatum(move_id);
+	RfOdooSpiConnect(&ra);
+	if (SPI_execute_with_args(psprintf(
+		"SELECT sm.company_id, round(abs(coalesce(sm.product_qty, 0)) * coalesce(c.cost, 0), 2)::float8, "
+		"NULL::float8, NULL::float8, CASE WHEN pc.parent_path IS NOT NULL THEN ARRAY[pc.parent_path::text] END, "
+		"NULL::int[], true, "
+		"(SELECT array_agg(DISTINCT q.id ORDER BY q.id) FROM %s.stock_move_line ml, %s.stock_quant q "
+		"  WHERE ml.move_id = sm.id AND q.product_id = sm.product_id "
+		"    AND q.location_id = CASE WHEN src.usage = 'inventory' THEN sm.location_dest_id ELSE sm.location_id END "
+		"    AND q.lot_id IS NOT DISTINCT FROM ml.lot_id AND q.owner_id IS NOT DISTINCT FROM ml.owner_id "
+		"    AND q.package_id IS NOT DISTINCT FROM "
+		"        CASE WHEN src.usage = 'inventory' THEN ml.result_package_id ELSE ml.package_id END) "
+		"FROM %s.stock_move sm "
+		"JOIN %s.stock_location src ON src.id = sm.location_id "
+		"JOIN %s.product_product pp ON pp.id = sm.product_id "
+		"JOIN %s.product_template pt ON pt.id = pp.product_tmpl_id "
+		"LEFT JOIN %s.product_category pc ON pc.id = pt.categ_id "
+		"%s "
+		"WHERE sm.id = $1",
+		nsp, nsp, nsp, nsp, nsp, nsp, nsp, ap_cost_join(o, nsp, "sm.company_id", true)),
+							  1, (Oid[]) {INT4OID}, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: the inventory adjustment facts query failed");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(outer);
+
+		ap_facts_from_row(&f, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+		nquants = spi_int_array(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, outer, &quants);
+		MemoryContextSwitchTo(spicxt);
+	}
+	RfOdooSpiFinish(&ra);
+	PopActiveSnapshot();
+	if (!found)
+		return result;
+
+	/* the rules the adjustment matches, with their reasons, for the SQL that refuses or logs */
+	matched = palloc(sizeof(int32) * ap.nrules[AP_STOCK_QUANT]);
+	initStringInfo(&rules);
+	appendStringInfoChar(&rules, '[');
+	for (int i = 0; i < ap.nrules[AP_STOCK_QUANT]; i++)
+	{
+		const ApRule *r = &ap.rules[AP_STOCK_QUANT][i];
+		StringInfoData reason;
+
+		initStringInfo(&reason);
+		if (!ap_match(r, &f, AP_STOCK_QUANT, &reason))
+			continue;
+		matched[nmatched++] = r->id;
+		appendStringInfo(&rules, "%s{\"rule_id\": %d, \"level\": %d, \"sequence\": %d, \"group_id\": %d, \"sla\": %s, \"reason\": ",
+						 nmatched > 1 ? ", " : "", r->id, r->level, r->sequence, r->group_id,
+						 r->has_sla ? psprintf("\"%s\"", DatumGetCString(DirectFunctionCall1(interval_out,
+																						  IntervalPGetDatum((Interval *) &r->sla)))) : "null");
+		ap_json_str(&rules, reason.data);
+		appendStringInfoChar(&rules, '}');
+	}
+	appendStringInfoChar(&rules, ']');
+	if (nmatched == 0)
+		return result;
+
+	RfOwnSpiConnect(&ra);
+	for (int q = 0; q < nquants; q++)
+		if (ap_all_approved(AP_STOCK_QUANT, quants[q], matched, nmatched))
+		{
+			RfOwnSpiFinish(&ra);
+			return result;		/* the counted quant's approvals are granted */
+		}
+	{
+		Datum		args[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+		args[0] = CStringGetTextDatum("stock.quant");
+		args[1] = Int32GetDatum(nquants > 0 ? quants[0] : 0);
+		nulls[1] = nquants > 0 ? ' ' : 'n';
+		args[2] = cols->write_uid ? heap_getattr(newtup, cols->write_uid, tupdesc, &isnull) : (Datum) 0;
+		if (!cols->write_uid || isnull)
+			nulls[2] = 'n';
+		args[3] = CStringGetTextDatum("done");
+		args[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rules.data));
+		if (SPI_execute_with_args("SELECT retailflow.approval_enforce_missing($1, $2, $3, $4, $5)", 5,
+								  (Oid[]) {TEXTOID, INT4OID, INT4OID, TEXTOID, JSONBOID}, args, nulls, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "retailflow: the approvals enforcement query failed");
+	}
+	RfOwnSpiFinish(&ra);
+	return result;
 }
 
 /* Returns the kept plan of a trigger query, preparing it on first use. */
@@ -1618,11 +1826,11 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 	RfRunAs		ra;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		!(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("retailflow.approval_enforce() must be called as a row-level UPDATE trigger")));
-	newtup = trigdata->tg_newtuple;
+				 errmsg("retailflow.approval_enforce() must be called as a row-level INSERT or UPDATE trigger")));
+	newtup = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	result = TRIGGER_FIRED_BEFORE(trigdata->tg_event) ? PointerGetDatum(newtup) : PointerGetDatum(NULL);
 	if (approval_enforcement == 0)
 		return result;
@@ -1633,6 +1841,13 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 	d = ap_doc_from_text(cstring_to_text(trigdata->tg_trigger->tgargs[0]));
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	cols = ap_trigger_cols(d, trigdata->tg_relation);
+	if (!ap_transition(d, cols, TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL,
+					   newtup, tupdesc))
+		return result;
+	if (d == AP_STOCK_QUANT)
+		return ap_enforce_inventory(trigdata, cols, result);
+	if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return result;
 	record_id = DatumGetInt32(heap_getattr(newtup, cols->id, tupdesc, &isnull));
 	if (isnull)
 		return result;

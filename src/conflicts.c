@@ -1,15 +1,19 @@
 /*
  * conflicts.c
  *	  Owns reservation conflict detection and oversell prevention:
- *	    GUC retailflow.conflict_action        off | log | block
+ *	    GUC retailflow.conflict_action        off | log | block (superuser only)
  *	    retailflow.conflict_check_trigger()   statement triggers (transition
  *	                                          tables) on stock_quant and
- *	                                          stock_move_line: conflicts 2, 4, 5
- *	                                          on the touched keys; in block mode
- *	                                          bumps a guard row per (product,
- *	                                          location) so concurrent
- *	                                          REPEATABLE READ reservations
- *	                                          conflict (40001)
+ *	                                          stock_move_line: each statement's
+ *	                                          changes per quant key, kept for
+ *	                                          the commit; in block mode a guard
+ *	                                          row per (product, location) so
+ *	                                          concurrent REPEATABLE READ
+ *	                                          reservations conflict (40001)
+ *	    retailflow.conflict_commit_trigger()  the deferred constraint trigger
+ *	                                          that judges the touched keys at
+ *	                                          commit, on the transaction's net
+ *	                                          effect (23514 in block mode)
  *	    retailflow.reservation_conflicts()    the full scan of Odoo's stock
  *	                                          invariants, read from the heap and
  *	                                          aggregated in partitions by product
@@ -845,7 +849,18 @@ rf_conflict_check_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	o = RfOdooGet();
 	if (o->version < 17)
+	{
+		/* block mode fails closed: a write it cannot judge is not let through */
+		if (conflict_action == CONFLICT_BLOCK)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("reservation conflicts cannot be checked on table \"%s\"",
+							RelationGetRelationName(td->tg_relation)),
+					 errdetail("retailflow.conflict_action = block, and retailflow does not recognise Odoo's schema: %s",
+							   o->reason),
+					 errhint("Restore the schema Odoo 17 or 18 created; SELECT * FROM retailflow.status() shows what retailflow found.")));
 		return PointerGetDatum(NULL);
+	}
 	relid = RelationGetRelid(td->tg_relation);
 	if (relid == o->rel[RF_STOCK_QUANT])
 		is_quant = true;
@@ -1829,8 +1844,10 @@ rf_conflicts_for_checks(PG_FUNCTION_ARGS)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 			Tuplestorestate *ts = tuplestore_begin_heap(true, false, work_mem);
+			int			nest;
 
 			MemoryContextSwitchTo(old);
+			nest = RfPinSearchPath();
 			checks_scan = NULL;
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
@@ -1839,6 +1856,7 @@ rf_conflicts_for_checks(PG_FUNCTION_ARGS)
 			for (uint64 i = 0; i < SPI_processed; i++)
 				tuplestore_puttuple(ts, SPI_tuptable->vals[i]);
 			SPI_finish();
+			RfUnpinSearchPath(nest);
 			checks_scan = ts;
 			checks_scan_lxid = MyProc->lxid;
 		}

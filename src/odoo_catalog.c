@@ -27,6 +27,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
 #include "catalog/pg_class.h"
@@ -343,12 +344,53 @@ RfOdooCheckSelect(const RfOdoo *o, uint32 table_mask)
 	}
 }
 
-/* Returns the attribute number of an Odoo column, or errors unless missing_ok. */
+/* Columns retailflow reads as numeric (Odoo's Float fields with digits, Monetary). */
+static const char *const numeric_columns[] = {
+	"quantity", "reserved_quantity", "product_qty", "product_uom_qty", "quantity_product_uom",
+	"amount_total", "amount_untaxed", "currency_rate", "discount", "price_unit", "price_subtotal",
+	"inventory_quantity", "inventory_diff_quantity", "product_min_qty", "product_max_qty", "qty_multiple",
+	"rounding", "factor", "list_price", "qty_delivered", NULL
+};
+
+/* Columns retailflow reads as text (Odoo's Selection and Char fields). */
+static const char *const text_columns[] = {
+	"state", "usage", "parent_path", "display_type", "tracking", "type", "detailed_type", "move_type",
+	"code", NULL
+};
+
+/* The type class retailflow reads a column as: 'i' int4, 'n' numeric, 't' text, 0 when it does not read the datum. */
+static char
+column_class(const char *column)
+{
+	size_t		len = strlen(column);
+
+	if (strcmp(column, "id") == 0 || (len > 3 && strcmp(column + len - 3, "_id") == 0) ||
+		strcmp(column, "product_uom") == 0)
+		return 'i';
+	for (int i = 0; numeric_columns[i]; i++)
+		if (strcmp(column, numeric_columns[i]) == 0)
+			return 'n';
+	for (int i = 0; text_columns[i]; i++)
+		if (strcmp(column, text_columns[i]) == 0)
+			return 't';
+	return 0;
+}
+
+/*
+ * Returns the attribute number of an Odoo column, or errors unless
+ * missing_ok.  The column must also have the type retailflow reads its
+ * datum as (integer ids, numeric quantities, text states): the heap readers
+ * decode datums directly, so a column altered to another type is refused
+ * here, with a clear error, instead of being misread.
+ */
 AttrNumber
 RfAttnum(RfTable table, const char *column, bool missing_ok)
 {
 	const RfOdoo *o = RfOdooGet();
 	AttrNumber	attnum = OidIsValid(o->rel[table]) ? get_attnum(o->rel[table], column) : InvalidAttrNumber;
+	Oid			typid;
+	char		want;
+	bool		ok;
 
 	if (attnum == InvalidAttrNumber && !missing_ok)
 		ereport(ERROR,
@@ -356,6 +398,20 @@ RfAttnum(RfTable table, const char *column, bool missing_ok)
 				 errmsg("odoo column \"%s.%s\" was not found", RfTableNames[table], column),
 				 errdetail("retailflow needs this column of Odoo's %s table.", RfTableNames[table]),
 				 errhint("Check that the database was created by Odoo 17 or 18.")));
+	if (attnum == InvalidAttrNumber || (want = column_class(column)) == 0)
+		return attnum;
+	typid = get_atttype(o->rel[table], attnum);
+	ok = want == 'i' ? typid == INT4OID :
+		want == 'n' ? typid == NUMERICOID :
+		(typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("odoo column \"%s.%s\" is of type %s, not %s", RfTableNames[table], column,
+						format_type_be(typid), want == 'i' ? "integer" : want == 'n' ? "numeric" : "character varying"),
+				 errdetail("Odoo 17 and 18 create this column as %s, and retailflow reads it as such.",
+						   want == 'i' ? "integer" : want == 'n' ? "numeric" : "character varying"),
+				 errhint("Restore the column's type; SELECT * FROM retailflow.status() shows what retailflow found.")));
 	return attnum;
 }
 
@@ -425,6 +481,7 @@ static char *
 extension_version(void)
 {
 	char	   *result = "not installed";
+	int			nest = RfPinSearchPath();
 
 	SPI_connect();
 	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'retailflow'", true, 1) == SPI_OK_SELECT &&
@@ -432,6 +489,7 @@ extension_version(void)
 		result = MemoryContextStrdup(TopTransactionContext,
 									 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	SPI_finish();
+	RfUnpinSearchPath(nest);
 	return result;
 }
 
@@ -470,6 +528,7 @@ setting_with_source(const char *name)
 {
 	const char *v = GetConfigOption(name, true, false);
 	char	   *src = NULL;
+	int			nest = RfPinSearchPath();
 
 	SPI_connect();
 	if (SPI_execute(psprintf("SELECT source FROM pg_catalog.pg_settings WHERE name = %s",
@@ -481,6 +540,7 @@ setting_with_source(const char *name)
 			src = MemoryContextStrdup(TopTransactionContext, s);
 	}
 	SPI_finish();
+	RfUnpinSearchPath(nest);
 	return psprintf("%s (set by: %s)", v ? v : "", src ? src : "unknown");
 }
 
@@ -569,11 +629,20 @@ rf_status(PG_FUNCTION_ARGS)
 			initStringInfo(&missing);
 			for (int c = 0; required_columns[i][c] != NULL; c++)
 			{
-				if (!rel_has_column(o->rel[i], required_columns[i][c]))
-					appendStringInfo(&missing, "%s%s", missing.len ? ", " : "", required_columns[i][c]);
+				const char *col = required_columns[i][c];
+				AttrNumber	att = get_attnum(o->rel[i], col);
+				char		want = column_class(col);
+				Oid			typid = att != InvalidAttrNumber ? get_atttype(o->rel[i], att) : InvalidOid;
+
+				if (att == InvalidAttrNumber)
+					appendStringInfo(&missing, "%s%s", missing.len ? ", " : "", col);
+				else if ((want == 'i' && typid != INT4OID) || (want == 'n' && typid != NUMERICOID) ||
+						 (want == 't' && typid != TEXTOID && typid != VARCHAROID && typid != BPCHAROID))
+					appendStringInfo(&missing, "%s%s (of type %s)", missing.len ? ", " : "", col,
+									 format_type_be(typid));
 			}
 			if (missing.len)
-				appendStringInfo(&buf, "missing columns: %s", missing.data);
+				appendStringInfo(&buf, "missing or mistyped columns: %s", missing.data);
 			else
 			{
 				for (int c = 0; required_columns[i][c] != NULL; c++)
@@ -637,9 +706,14 @@ rf_drop_extension_guard(PG_FUNCTION_ARGS)
 	if (!ours || !OidIsValid(get_extension_oid(RF_EXTENSION_NAME, true)))
 		PG_RETURN_VOID();
 
-	SPI_connect();
-	SPI_execute("SELECT retailflow.detach()", false, 0);
-	SPI_finish();
+	{
+		int			nest = RfPinSearchPath();
+
+		SPI_connect();
+		SPI_execute("SELECT retailflow.detach()", false, 0);
+		SPI_finish();
+		RfUnpinSearchPath(nest);
+	}
 	PG_RETURN_VOID();
 }
 
@@ -689,10 +763,12 @@ trigger_change_is_ours(void)
 }
 
 /*
- * Event trigger at ddl_command_end for ALTER TABLE and ALTER TRIGGER: a
- * managed trigger disabled, enabled for replicas only or always, enabled
- * again, or renamed, on a table of Odoo's schema, is recorded (audit row,
- * event, exception through the managed_trigger check).
+ * Event trigger at ddl_command_end for ALTER TABLE, ALTER TRIGGER and
+ * CREATE TRIGGER: a managed trigger disabled, enabled for replicas only or
+ * always, enabled again, renamed, or created or replaced under its name by
+ * someone else, and a table holding managed triggers renamed or moved out of
+ * Odoo's schema, are recorded (audit row, event, exception through the
+ * managed_trigger check).
  */
 Datum
 rf_managed_trigger_ddl(PG_FUNCTION_ARGS)
@@ -768,6 +844,44 @@ rf_managed_trigger_ddl(PG_FUNCTION_ARGS)
 								  psprintf("ALTER TRIGGER %s ON %s RENAME TO %s", quote_identifier(stmt->subname),
 										   get_rel_name(relid), quote_identifier(stmt->newname)));
 	}
+	else if (IsA(trig->parsetree, RenameStmt) &&
+			 ((RenameStmt *) trig->parsetree)->renameType == OBJECT_TABLE)
+	{
+		/* the table now has the new name: its managed triggers left the name they guard */
+		RenameStmt *stmt = (RenameStmt *) trig->parsetree;
+		Oid			relid = RangeVarGetRelid(makeRangeVar(stmt->relation->schemaname, stmt->newname, -1),
+											 NoLock, true);
+
+		if (OidIsValid(relid) && get_rel_namespace(relid) == o->nsp)
+			record_trigger_change("table renamed", get_namespace_name(o->nsp), stmt->relation->relname, NULL,
+								  psprintf("ALTER TABLE %s RENAME TO %s", quote_identifier(stmt->relation->relname),
+										   quote_identifier(stmt->newname)));
+	}
+	else if (IsA(trig->parsetree, AlterObjectSchemaStmt) &&
+			 ((AlterObjectSchemaStmt *) trig->parsetree)->objectType == OBJECT_TABLE)
+	{
+		/* moved out of Odoo's schema (named explicitly, or found through the search path) */
+		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) trig->parsetree;
+		char	   *odoo_nsp = OidIsValid(o->nsp) ? get_namespace_name(o->nsp) : NULL;
+
+		if (odoo_nsp && strcmp(stmt->newschema, odoo_nsp) != 0 &&
+			(stmt->relation->schemaname == NULL || strcmp(stmt->relation->schemaname, odoo_nsp) == 0))
+			record_trigger_change("table moved", odoo_nsp, stmt->relation->relname, NULL,
+								  psprintf("ALTER TABLE %s SET SCHEMA %s", quote_identifier(stmt->relation->relname),
+										   quote_identifier(stmt->newschema)));
+	}
+	else if (IsA(trig->parsetree, CreateTrigStmt))
+	{
+		/* a trigger of a managed name created by someone else: a look-alike until attach() replaces it */
+		CreateTrigStmt *stmt = (CreateTrigStmt *) trig->parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+		if (OidIsValid(relid) && get_rel_namespace(relid) == o->nsp)
+			record_trigger_change(stmt->replace ? "replaced" : "created", get_namespace_name(o->nsp),
+								  get_rel_name(relid), stmt->trigname,
+								  psprintf("CREATE %sTRIGGER %s ON %s", stmt->replace ? "OR REPLACE " : "",
+										   quote_identifier(stmt->trigname), get_rel_name(relid)));
+	}
 	PG_RETURN_VOID();
 }
 
@@ -783,6 +897,7 @@ rf_managed_trigger_drop(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	char	   *nsp;
 	MemoryContext outer;
+	int			nest;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -795,6 +910,7 @@ rf_managed_trigger_drop(PG_FUNCTION_ARGS)
 	if (nsp == NULL)
 		PG_RETURN_VOID();
 	outer = CurrentMemoryContext;
+	nest = RfPinSearchPath();
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT o.address_names[2], o.address_names[3], o.original "
 							  "FROM pg_catalog.pg_event_trigger_dropped_objects() o "
@@ -821,6 +937,7 @@ rf_managed_trigger_drop(PG_FUNCTION_ARGS)
 		}
 	}
 	SPI_finish();
+	RfUnpinSearchPath(nest);
 	foreach(lc, drops)
 	{
 		List	   *d = (List *) lfirst(lc);

@@ -18,6 +18,8 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "catalog/pg_collation.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -33,6 +35,109 @@ static bool wake_at_commit = false;
 static SPIPlanPtr enqueue_plan = NULL;
 static SPIPlanPtr low_plan = NULL;
 static char *low_plan_schema = NULL;
+
+/* Column numbers of a captured table (the triggers have no WHEN clause: the filter is here). */
+typedef struct CaptureCols
+{
+	Oid			relid;
+	AttrNumber	state;			/* text or varchar */
+	AttrNumber	move_type;
+	AttrNumber	quantity;		/* numeric */
+	AttrNumber	reserved;
+} CaptureCols;
+
+#define CAPTURE_RELS 8
+static CaptureCols capture_cols[CAPTURE_RELS];
+
+/* Forgets the column numbers of a table that changed. */
+static void
+capture_relcache_callback(Datum arg, Oid relid)
+{
+	for (int i = 0; i < CAPTURE_RELS; i++)
+		if (!OidIsValid(relid) || capture_cols[i].relid == relid)
+			capture_cols[i].relid = InvalidOid;
+}
+
+/* The column numbers of rel, found once per relation (0 when missing or of another type). */
+static const CaptureCols *
+capture_columns(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	TupleDesc	td = RelationGetDescr(rel);
+	CaptureCols *c = NULL;
+
+	for (int i = 0; i < CAPTURE_RELS; i++)
+		if (capture_cols[i].relid == relid)
+			return &capture_cols[i];
+	for (int i = 0; i < CAPTURE_RELS && c == NULL; i++)
+		if (!OidIsValid(capture_cols[i].relid))
+			c = &capture_cols[i];
+	if (c == NULL)
+		c = &capture_cols[relid % CAPTURE_RELS];
+	memset(c, 0, sizeof(*c));
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i);
+		bool		text = a->atttypid == TEXTOID || a->atttypid == VARCHAROID;
+
+		if (a->attisdropped)
+			continue;
+		if (strcmp(NameStr(a->attname), "state") == 0 && text)
+			c->state = a->attnum;
+		else if (strcmp(NameStr(a->attname), "move_type") == 0 && text)
+			c->move_type = a->attnum;
+		else if (strcmp(NameStr(a->attname), "quantity") == 0 && a->atttypid == NUMERICOID)
+			c->quantity = a->attnum;
+		else if (strcmp(NameStr(a->attname), "reserved_quantity") == 0 && a->atttypid == NUMERICOID)
+			c->reserved = a->attnum;
+	}
+	c->relid = relid;
+	return c;
+}
+
+/* True if the text attribute att is equal (both NULL included) in the two tuples. */
+static bool
+capture_same_text(HeapTuple a, HeapTuple b, TupleDesc td, AttrNumber att)
+{
+	bool		na,
+				nb;
+	Datum		va = heap_getattr(a, att, td, &na);
+	Datum		vb = heap_getattr(b, att, td, &nb);
+
+	if (na || nb)
+		return na == nb;
+	return DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, va, vb));
+}
+
+/* A numeric attribute as double, 0 when NULL. */
+static double
+capture_num(HeapTuple tup, TupleDesc td, AttrNumber att)
+{
+	bool		isnull;
+	Datum		v = heap_getattr(tup, att, td, &isnull);
+
+	return isnull ? 0.0 : RfNumericToDouble(v);
+}
+
+/*
+ * Whether an update can produce an event (the triggers' former WHEN
+ * clauses): the state changed (state, refund: to posted, on a credit note),
+ * or the quant's free quantity went down (low).
+ */
+static bool
+capture_wanted(const char *kind, const CaptureCols *c, HeapTuple oldtup, HeapTuple newtup, TupleDesc td)
+{
+	if (strcmp(kind, "low") == 0)
+	{
+		if (c->quantity == 0 || c->reserved == 0)
+			return false;
+		return capture_num(newtup, td, c->quantity) - capture_num(newtup, td, c->reserved) <
+			capture_num(oldtup, td, c->quantity) - capture_num(oldtup, td, c->reserved);
+	}
+	if (c->state == 0 || capture_same_text(oldtup, newtup, td, c->state))
+		return false;
+	return true;
+}
 
 /* Commit callback: wakes the workers once the transaction's events are visible. */
 static void
@@ -61,6 +166,7 @@ void
 OutboxCaptureInit(void)
 {
 	RegisterXactCallback(capture_xact_callback, NULL);
+	CacheRegisterRelcacheCallback(capture_relcache_callback, (Datum) 0);
 }
 
 /* SQL: retailflow.wake_workers_at_commit(): wake the workers when this transaction commits. */
@@ -268,6 +374,8 @@ rf_capture_trigger(PG_FUNCTION_ARGS)
 	desc = td->tg_relation->rd_att;
 	oldtup = td->tg_trigtuple;
 	newtup = td->tg_newtuple;
+	if (!capture_wanted(kind, capture_columns(td->tg_relation), oldtup, newtup, desc))
+		return PointerGetDatum(NULL);
 
 	idtext = column_text(newtup, desc, "id");
 	if (idtext == NULL)

@@ -76,7 +76,8 @@ typedef struct RfRunAs
 	Oid			save_user;
 	int			save_sec;
 	int			nestlevel;
-	bool		switched;		/* role and settings to restore */
+	bool		switched;		/* settings (and maybe role) to restore */
+	bool		role_switched;	/* the role to restore */
 	bool		counted;		/* an Odoo read in progress */
 } RfRunAs;
 
@@ -86,6 +87,8 @@ extern Oid	RfOdooOwner(void);
 extern void RfRunAsExtensionOwner(RfRunAs *ra);
 extern void RfRunAsOdooReader(RfRunAs *ra);
 extern void RfRunAsEnd(RfRunAs *ra);
+extern int	RfPinSearchPath(void);
+extern void RfUnpinSearchPath(int nestlevel);
 extern void RfRefuseNonTable(Oid relid, char relkind) pg_attribute_noreturn();
 extern void RfOdooSpiConnect(RfRunAs *ra);
 extern void RfOdooSpiFinish(RfRunAs *ra);

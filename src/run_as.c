@@ -13,13 +13,18 @@
  *	        a superuser's rights: when the current user is a superuser (a
  *	        SECURITY DEFINER function, a background worker, a DBA) they are
  *	        read as the owner of Odoo's tables, inside a security-restricted
- *	        operation; anyone else reads them with their own rights
+ *	        operation; anyone else reads them with their own rights.  Either
+ *	        way search_path is pinned to pg_catalog, pg_temp: retailflow's SQL
+ *	        names Odoo's tables with their schema, so nobody's operators or
+ *	        functions in Odoo's schema can stand in for the built-in ones
  *	    the plain-table rule     while retailflow reads Odoo's schema, a view,
  *	        foreign table or materialized view there is refused (an executor
  *	        permission hook), so nothing can stand in for an Odoo table
  *	    retailflow.odoo_query()  the one way retailflow's SQL functions reach
  *	        Odoo's tables: {odoo} is replaced by the schema, and both rules
  *	        above apply
+ *	    RfPinSearchPath()        any other SQL retailflow runs on the caller's
+ *	        behalf (catalog reads) resolves names in pg_catalog only
  *	    retailflow.acting_role() the role a session acts as (SET ROLE
  *	        included, SECURITY DEFINER excluded), for audit rows
  */
@@ -133,17 +138,36 @@ RfOdooOwner(void)
 	return owner;
 }
 
-/* Switches to role, inside a security-restricted operation with its own GUC nest level. */
-static void
-run_as(RfRunAs *ra, Oid role, const char *search_path)
+/* Opens a GUC nest level with search_path = pg_catalog, pg_temp; returns the level for RfUnpinSearchPath(). */
+int
+RfPinSearchPath(void)
 {
-	GetUserIdAndSecContext(&ra->save_user, &ra->save_sec);
-	SetUserIdAndSecContext(role, ra->save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	ra->nestlevel = NewGUCNestLevel();
-	if (search_path)
-		(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/* Closes RfPinSearchPath(): the settings as before. */
+void
+RfUnpinSearchPath(int nestlevel)
+{
+	AtEOXact_GUC(false, nestlevel);
+}
+
+/* Switches to role (unless InvalidOid), with search_path pinned in its own GUC nest level. */
+static void
+run_as(RfRunAs *ra, Oid role)
+{
+	if (OidIsValid(role))
+	{
+		GetUserIdAndSecContext(&ra->save_user, &ra->save_sec);
+		SetUserIdAndSecContext(role, ra->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+	}
+	ra->role_switched = OidIsValid(role);
+	ra->nestlevel = RfPinSearchPath();
 	ra->switched = true;
 }
 
@@ -155,7 +179,7 @@ void
 RfRunAsExtensionOwner(RfRunAs *ra)
 {
 	ra->counted = false;
-	run_as(ra, RfExtensionOwner(), "pg_catalog, pg_temp");
+	run_as(ra, RfExtensionOwner());
 }
 
 /*
@@ -168,6 +192,7 @@ void
 RfRunAsOdooReader(RfRunAs *ra)
 {
 	Oid			cur = GetUserId();
+	Oid			role = InvalidOid;
 
 	ra->switched = false;
 	ra->counted = true;
@@ -177,8 +202,9 @@ RfRunAsOdooReader(RfRunAs *ra)
 		Oid			owner = RfOdooOwner();
 
 		if (owner != cur && !superuser_arg(owner))
-			run_as(ra, owner, NULL);
+			role = owner;
 	}
+	run_as(ra, role);
 }
 
 /* Ends RfRunAsExtensionOwner() / RfRunAsOdooReader(): settings and role as before. */
@@ -187,8 +213,9 @@ RfRunAsEnd(RfRunAs *ra)
 {
 	if (ra->switched)
 	{
-		AtEOXact_GUC(false, ra->nestlevel);
-		SetUserIdAndSecContext(ra->save_user, ra->save_sec);
+		RfUnpinSearchPath(ra->nestlevel);
+		if (ra->role_switched)
+			SetUserIdAndSecContext(ra->save_user, ra->save_sec);
 		ra->switched = false;
 	}
 	if (ra->counted && odoo_read_depth > 0)
@@ -347,7 +374,6 @@ odoo_args(FunctionCallInfo fcinfo, Oid **types, Datum **values, char **nulls)
 static uint64
 odoo_run(FunctionCallInfo fcinfo, ReturnSetInfo *rsinfo)
 {
-	const RfOdoo *o = RfOdooGet();
 	char	   *sql;
 	Oid		   *types = NULL;
 	Datum	   *values = NULL;
@@ -355,7 +381,6 @@ odoo_run(FunctionCallInfo fcinfo, ReturnSetInfo *rsinfo)
 	int			nargs;
 	RfRunAs		ra;
 	int			ret;
-	int			nestlevel;
 	uint64		processed;
 
 	if (PG_ARGISNULL(0))
@@ -365,14 +390,8 @@ odoo_run(FunctionCallInfo fcinfo, ReturnSetInfo *rsinfo)
 	sql = expand_odoo(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	nargs = odoo_args(fcinfo, &types, &values, &nulls);
 
+	/* search_path pinned: Odoo's tables are named {odoo}.name, never found through the path */
 	RfRunAsOdooReader(&ra);
-	/* unqualified names resolve in Odoo's schema, functions and operators in pg_catalog first */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path",
-							 OidIsValid(o->nsp) ?
-							 psprintf("pg_catalog, %s, pg_temp", quote_identifier(get_namespace_name(o->nsp))) :
-							 "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
@@ -400,7 +419,6 @@ odoo_run(FunctionCallInfo fcinfo, ReturnSetInfo *rsinfo)
 			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);
 	}
 	SPI_finish();
-	AtEOXact_GUC(false, nestlevel);
 	RfRunAsEnd(&ra);
 	return processed;
 }

@@ -43,10 +43,9 @@ rf_temp_install() {
     cp -al "$d" "$(dirname "$dest$d")/" 2>/dev/null || cp -a "$d" "$(dirname "$dest$d")/"
   done
   # Never write through a hard link into the system install.
-  rm -f "$dest"/usr/lib/postgresql/$RF_PGVER/lib/retailflow* \
-        "$dest"/usr/lib/postgresql/$RF_PGVER/lib/bitcode/retailflow* \
-        "$dest"/usr/share/postgresql/$RF_PGVER/extension/retailflow*
-  rm -rf "$dest"/usr/lib/postgresql/$RF_PGVER/lib/bitcode/retailflow
+  rm -rf "$dest"/usr/lib/postgresql/$RF_PGVER/lib/retailflow* \
+         "$dest"/usr/lib/postgresql/$RF_PGVER/lib/bitcode/retailflow* \
+         "$dest"/usr/share/postgresql/$RF_PGVER/extension/retailflow*
   make -C "$root" -s install DESTDIR="$dest" PG_CONFIG="$RF_SYS_BIN/pg_config" >/dev/null || rf_die "install into $dest failed"
   chmod -R a+rX "$dest"
   echo "$dest/usr/lib/postgresql/$RF_PGVER/bin"

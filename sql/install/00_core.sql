@@ -117,9 +117,14 @@ CREATE TABLE retailflow.managed_trigger (
 COMMENT ON TABLE retailflow.managed_trigger IS
   'Triggers retailflow manages on Odoo tables; attach() creates them, detach() drops them';
 
+-- Definitions are written the way pg_get_triggerdef() prints them, so that
+-- attach() and the managed_trigger check can tell our trigger from another of
+-- the same name; none has a WHEN clause or a column list, which would make it
+-- depend on Odoo's columns (Odoo alters its columns in module upgrades).
+-- @since 1.1
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition)
 SELECT t, 'retailflow_cache_inval', 'availability cache',
-       'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
+       'AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
 FROM unnest(ARRAY['stock_location', 'stock_warehouse', 'product_product',
                   'product_template', 'uom_uom']) AS t;
 
@@ -135,6 +140,18 @@ REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance() FROM PUBLIC;
 
 -- SECURITY INVOKER: creating a trigger on a table needs its owner (Odoo's
 -- role) or a superuser, as CREATE TRIGGER itself does.
+-- The statement that creates a managed trigger on rel, in pg_get_triggerdef()'s
+-- form: attach() and the managed_trigger check compare it with the catalog.
+CREATE FUNCTION retailflow.managed_trigger_sql(constraint_trigger boolean, trigger_name name, definition text,
+                                               rel regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN format('CREATE %sTRIGGER %I ', CASE WHEN constraint_trigger THEN 'CONSTRAINT ' ELSE '' END, trigger_name)
+       || format(definition, rel::text);
+COMMENT ON FUNCTION retailflow.managed_trigger_sql(boolean, name, text, regclass) IS
+  'Internal: the CREATE TRIGGER statement of a managed trigger on a table, as pg_get_triggerdef() prints it';
+
 CREATE FUNCTION retailflow.attach(
     OUT table_name name, OUT trigger_name name, OUT action text)
 RETURNS SETOF record
@@ -145,6 +162,8 @@ DECLARE
     sch  text := coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public');
     r    record;
     rel  regclass;
+    want text;
+    tg   record;
 BEGIN
     PERFORM retailflow.managed_trigger_maintenance_as_owner();
     FOR r IN SELECT m.table_name, m.trigger_name, m.definition, m.constraint_trigger
@@ -155,21 +174,32 @@ BEGIN
         rel := to_regclass(format('%I.%I', sch, r.table_name));
         IF rel IS NULL THEN
             action := 'table missing';
-        ELSIF EXISTS (SELECT 1 FROM pg_trigger tg
-                      WHERE tg.tgrelid = rel AND tg.tgname = r.trigger_name) THEN
-            action := 'present';
-        ELSE
-            EXECUTE format('CREATE %sTRIGGER %I ', CASE WHEN r.constraint_trigger THEN 'CONSTRAINT ' ELSE '' END,
-                           r.trigger_name)
-                 || format(r.definition, rel::text);
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        want := retailflow.managed_trigger_sql(r.constraint_trigger, r.trigger_name, r.definition, rel);
+        SELECT t.tgenabled, pg_get_triggerdef(t.oid) AS def INTO tg
+        FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = r.trigger_name;
+        IF NOT FOUND THEN
+            EXECUTE want;
             action := 'created';
+        ELSIF tg.def IS DISTINCT FROM want THEN
+            -- same name, another definition (a look-alike, or an older one): put ours back
+            EXECUTE format('DROP TRIGGER %I ON %s', r.trigger_name, rel);
+            EXECUTE want;
+            action := 'replaced';
+        ELSIF tg.tgenabled IN ('D', 'R') THEN
+            EXECUTE format('ALTER TABLE %s ENABLE TRIGGER %I', rel, r.trigger_name);
+            action := 'enabled';
+        ELSE
+            action := 'present';
         END IF;
         RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION retailflow.attach() IS
-  'Creates every trigger registered in retailflow.managed_trigger on the Odoo tables that exist';
+  'Creates every trigger registered in retailflow.managed_trigger on the Odoo tables that exist; replaces a trigger of the same name with another definition and enables a disabled one';
 
 CREATE FUNCTION retailflow.detach(
     OUT table_name name, OUT trigger_name name, OUT action text)
@@ -276,7 +306,7 @@ AS 'MODULE_PATHNAME', 'rf_managed_trigger_drop'
 LANGUAGE C;
 -- @since 1.1
 CREATE EVENT TRIGGER retailflow_managed_trigger_ddl
-    ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
+    ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER')
     EXECUTE FUNCTION retailflow.managed_trigger_ddl();
 -- @since 1.1
 CREATE EVENT TRIGGER retailflow_managed_trigger_drop

@@ -297,9 +297,9 @@ INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, defin
 -- @since 1.1
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, constraint_trigger, definition) VALUES
   ('stock_quant', 'retailflow_conflict_commit', 'reservation conflicts', true,
-   'AFTER INSERT OR UPDATE OR DELETE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()'),
+   'AFTER INSERT OR DELETE OR UPDATE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()'),
   ('stock_move_line', 'retailflow_conflict_commit', 'reservation conflicts', true,
-   'AFTER INSERT OR UPDATE OR DELETE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()');
+   'AFTER INSERT OR DELETE OR UPDATE ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION retailflow.conflict_commit_trigger()');
 
 -- ---------------------------------------------------------------------------
 -- Repair: Odoo 18 stock.quant._clean_reservations, for 17 and 18.

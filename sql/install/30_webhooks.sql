@@ -229,9 +229,12 @@ END
 $$;
 
 -- Emits a retailflow.test event (to endpoints whose filters match it).
+-- SECURITY DEFINER: the administrator may send this one event type without
+-- being granted emit() (which would let it emit any type).
 CREATE FUNCTION retailflow.send_test_event(message text DEFAULT 'hello')
 RETURNS bigint
 LANGUAGE sql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN retailflow.emit('retailflow.test', 'retailflow', NULL, jsonb_build_object('message', message));
 
@@ -293,17 +296,21 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'rf_capture_trigger'
 LANGUAGE C;
 
+-- No WHEN clause or column list (see 00_core.sql): the C function returns at
+-- once unless the state changed (a credit note posted, for refund) or the
+-- quant's free quantity went down (low).
+-- @since 1.1
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
   ('sale_order', 'retailflow_capture', 'webhooks capture',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''sale.order'')'),
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''sale.order'')'),
   ('stock_picking', 'retailflow_capture', 'webhooks capture',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''stock.picking'')'),
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''stock.picking'')'),
   ('purchase_order', 'retailflow_capture', 'webhooks capture',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''purchase.order'')'),
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''state'', ''purchase.order'')'),
   ('account_move', 'retailflow_capture', 'webhooks capture',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state AND NEW.state = ''posted'' AND NEW.move_type IN (''out_refund'', ''in_refund'')) EXECUTE FUNCTION retailflow.capture_trigger(''refund'', ''account.move'')'),
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''refund'', ''account.move'')'),
   ('stock_quant', 'retailflow_capture', 'webhooks capture',
-   'AFTER UPDATE OF quantity, reserved_quantity ON %s FOR EACH ROW WHEN ((NEW.quantity - NEW.reserved_quantity) < (OLD.quantity - OLD.reserved_quantity)) EXECUTE FUNCTION retailflow.capture_trigger(''low'', ''stock.quant'')');
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''low'', ''stock.quant'')');
 
 REVOKE ALL ON TABLE retailflow.endpoint FROM PUBLIC;
 REVOKE ALL ON TABLE retailflow.delivery FROM PUBLIC;

@@ -177,9 +177,10 @@ CREATE TRIGGER approval_rule_cache_inval AFTER INSERT OR UPDATE OR DELETE OR TRU
     FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
 -- ... and when the category tree, the partner tags the cached rules name, or product
 -- costs (ir_property in Odoo 17; product_product already has a trigger) change.
+-- @since 1.1
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition)
 SELECT t, 'retailflow_approval_cache_inval', 'approvals rule cache',
-       'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
+       'AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()'
 FROM unnest(ARRAY['product_category', 'res_partner_category', 'ir_property']) AS t;
 
 -- A named row type rather than OUT parameters: the parser and the function
@@ -279,6 +280,43 @@ END
 $$;
 COMMENT ON FUNCTION retailflow.request_approvals(text, integer, integer) IS
   'Creates a pending approval request for every rule the document matches that has none yet';
+
+-- Creates pending requests for rules the enforcement trigger matched itself
+-- (inventory adjustments: the facts are the move's); returns how many.
+CREATE FUNCTION retailflow.request_matched(document_type text, record_id integer, requested_by integer, matched jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    m record;
+    r retailflow.approval_request;
+    n integer := 0;
+BEGIN
+    FOR m IN SELECT * FROM jsonb_to_recordset(matched) AS j(rule_id integer, level integer, group_id integer,
+                                                            sla text, reason text) LOOP
+        INSERT INTO retailflow.approval_request (document_type, record_id, rule_id, level, group_id, reason,
+                                                 requested_by, due_at)
+        VALUES (request_matched.document_type, request_matched.record_id, m.rule_id, m.level, m.group_id,
+                m.reason, requested_by, now() + m.sla::interval)
+        ON CONFLICT (document_type, record_id, rule_id) WHERE state IN ('pending', 'escalated', 'approved') DO NOTHING
+        RETURNING * INTO r;
+        IF r.id IS NOT NULL THEN
+            n := n + 1;
+            PERFORM retailflow.emit('approval.requested', r.document_type, r.record_id,
+                jsonb_build_object('request_id', r.id, 'rule_id', r.rule_id, 'level', r.level,
+                                   'group_id', r.group_id, 'reason', r.reason, 'due_at', r.due_at));
+            PERFORM retailflow.audit('approval.requested', 'retailflow.approval_request', r.id, NULL, to_jsonb(r), requested_by);
+            r := NULL;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) IS
+  'Internal: pending requests for the rules the enforcement trigger matched (called by approval_enforce_missing)';
+REVOKE ALL ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) FROM PUBLIC;
 
 -- approve() and reject(): one decision with segregation of duties.
 CREATE FUNCTION retailflow.decide(request_id bigint, user_id integer, comment text, approve boolean)
@@ -420,8 +458,13 @@ COMMENT ON FUNCTION retailflow.approval_enforce() IS
 -- approval (or whose lines have price-override rules): names what is missing,
 -- then blocks (recording the refusal through the worker, since the refusing
 -- transaction rolls back) or logs and creates the pending requests.  The C
--- trigger calls it as the extension's owner; nobody else may.
-CREATE FUNCTION retailflow.approval_enforce_missing(tdoc text, rec_id integer, write_uid integer, new_state text)
+-- trigger calls it as the extension's owner; nobody else may.  matched, when
+-- given, is the rules the trigger matched (an inventory adjustment's facts
+-- are its move's, not the quant's, which Odoo resets while applying);
+-- otherwise required_approvals() says.  rec_id may be NULL (an adjustment
+-- whose quant was not found): refused or logged, with nothing to request.
+CREATE FUNCTION retailflow.approval_enforce_missing(tdoc text, rec_id integer, write_uid integer, new_state text,
+                                                    matched jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -457,6 +500,12 @@ BEGIN
                       '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
       INTO missing
       FROM (SELECT tdoc AS doc, rec_id AS rid, a.* FROM retailflow.required_approvals(tdoc, rec_id) a
+            WHERE matched IS NULL
+            UNION ALL
+            SELECT tdoc, rec_id, j.rule_id, r.name, j.level, j.sequence, j.group_id, j.sla::interval, j.reason
+              FROM jsonb_to_recordset(matched) AS j(rule_id integer, level integer, sequence integer, group_id integer,
+                                                    sla text, reason text)
+              JOIN retailflow.approval_rule r ON r.id = j.rule_id
             UNION ALL
             SELECT 'sale.order.line', lid, a.* FROM unnest(line_ids) lid,
                    LATERAL retailflow.required_approvals('sale.order.line', lid) a) m
@@ -473,14 +522,19 @@ BEGIN
         PERFORM retailflow.audit_after_rollback('approval.enforcement_refused', tdoc, rec_id, uid,
                                                 jsonb_build_object('state', new_state, 'missing', missing,
                                                                    'mode', mode));
-        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, rec_id,
+        RAISE EXCEPTION '% % cannot be %: approvals are missing', tdoc, coalesce(rec_id::text, '(no quant found)'),
                         CASE tdoc WHEN 'account.move' THEN 'posted' WHEN 'stock.quant' THEN 'applied' ELSE 'confirmed' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Missing approvals: %s.', missing),
-                  HINT = format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved, or set retailflow.approval_enforcement to log.', tdoc, rec_id);
+                  HINT = CASE WHEN rec_id IS NULL THEN 'Count the quant first (set its inventory quantity), request its approvals, then apply.'
+                              ELSE format('Create the requests with SELECT * FROM retailflow.request_approvals(%L, %s) and have them approved; a superuser may set retailflow.approval_enforcement to log.', tdoc, rec_id) END;
     END IF;
     -- log mode: let it through, create the missing requests, record it.
-    PERFORM retailflow.request_approvals(tdoc, rec_id, uid);
+    IF matched IS NULL THEN
+        PERFORM retailflow.request_approvals(tdoc, rec_id, uid);
+    ELSIF rec_id IS NOT NULL THEN
+        PERFORM retailflow.request_matched(tdoc, rec_id, uid, matched);
+    END IF;
     IF line_ids IS NOT NULL THEN
         PERFORM retailflow.request_approvals('sale.order.line', lid, uid) FROM unnest(line_ids) lid;
     END IF;
@@ -490,19 +544,22 @@ BEGIN
                             jsonb_build_object('mode', mode, 'missing', missing));
 END
 $$;
-REVOKE ALL ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text) FROM PUBLIC;
-COMMENT ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text) IS
+REVOKE ALL ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text, jsonb) IS
   'Slow path of the enforcement trigger: names the missing approvals, then blocks or logs (called by approval_enforce() only)';
 
+-- No WHEN clause or column list (see 00_core.sql): the C function returns at
+-- once unless the document reaches the guarded state.
+-- @since 1.1
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
   ('sale_order', 'retailflow_approval_enforce', 'approvals enforcement',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''sale'' AND OLD.state IS DISTINCT FROM ''sale'') EXECUTE FUNCTION retailflow.approval_enforce(''sale.order'')'),
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''sale.order'')'),
   ('purchase_order', 'retailflow_approval_enforce', 'approvals enforcement',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''purchase'' AND OLD.state IS DISTINCT FROM ''purchase'') EXECUTE FUNCTION retailflow.approval_enforce(''purchase.order'')'),
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''purchase.order'')'),
   ('account_move', 'retailflow_approval_enforce', 'approvals enforcement',
-   'AFTER UPDATE OF state ON %s FOR EACH ROW WHEN (NEW.state = ''posted'' AND OLD.state IS DISTINCT FROM ''posted'' AND NEW.move_type IN (''out_refund'', ''in_refund'')) EXECUTE FUNCTION retailflow.approval_enforce(''account.move'')'),
-  ('stock_quant', 'retailflow_approval_enforce', 'approvals enforcement',
-   'BEFORE UPDATE OF inventory_quantity_set, inventory_diff_quantity ON %s FOR EACH ROW WHEN (OLD.inventory_quantity_set AND OLD.inventory_diff_quantity <> 0 AND NEW.inventory_diff_quantity = 0) EXECUTE FUNCTION retailflow.approval_enforce(''stock.quant'')');
+   'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''account.move'')'),
+  ('stock_move', 'retailflow_approval_enforce', 'approvals enforcement',
+   'AFTER INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''stock.quant'')');
 
 -- SLA escalation: pending requests past due become escalated.
 CREATE FUNCTION retailflow.escalate_overdue(as_of timestamptz DEFAULT now())

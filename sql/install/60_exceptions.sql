@@ -41,7 +41,7 @@ CREATE TABLE retailflow.exception_check (
     -- SQL returning the open items; $1 is the as-of timestamptz.  Columns by
     -- name: model, record_id, reference, since, user_id, team_id,
     -- company_id, warehouse_id, reason, data (jsonb), severity (NULL = the
-    -- check's).  Unqualified names resolve in the Odoo schema.
+    -- check's).  Odoo's tables are named {odoo}.table (their schema).
     query            text NOT NULL,
     -- relations that must exist for the check to run ("name" = Odoo table,
     -- "schema.name" as is); a missing one makes the run "skipped"
@@ -113,6 +113,9 @@ REVOKE ALL ON TABLE retailflow.exception_check, retailflow.exception, retailflow
     retailflow.exception_summary FROM PUBLIC;
 
 -- The relations a check requires that do not exist (NULL when none is missing).
+-- An entry is an Odoo table ("stock_picking"), an Odoo table's column
+-- ("stock_picking(sale_id)", added by another module) or retailflow's own
+-- table ("retailflow.approval_request").
 CREATE FUNCTION retailflow.check_missing_relations(requires text[])
 RETURNS text
 LANGUAGE sql STABLE
@@ -120,11 +123,36 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT string_agg(r, ', ' ORDER BY r)
     FROM unnest(requires) AS r
-    WHERE CASE WHEN r LIKE '%.%' THEN to_regclass(r)
-               ELSE to_regclass(format('%I.%I',
-                      coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'), r))
-          END IS NULL
+    CROSS JOIN LATERAL (SELECT substring(r FROM '^([^(]+)') AS rel, substring(r FROM '\(([^)]+)\)$') AS col) p
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.rel LIKE '%.%' THEN to_regclass(p.rel)
+                    ELSE to_regclass(format('%I.%I',
+                           coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'), p.rel))
+               END AS oid) o
+    WHERE o.oid IS NULL
+       OR p.col IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                                            WHERE a.attrelid = o.oid AND a.attname = p.col AND NOT a.attisdropped)
 $$;
+
+-- The sales team of each picking made for a sale order (sale_stock), none
+-- when sales are not installed: checks over pickings use it so that they
+-- run on a stock-only database.
+CREATE FUNCTION retailflow.picking_sale_teams(picking_ids integer[])
+RETURNS TABLE (picking_id integer, team_id integer)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF retailflow.check_missing_relations('{sale_order,stock_picking(sale_id)}') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM retailflow.odoo_query($q$
+        SELECT sp.id, so.team_id FROM {odoo}.stock_picking sp JOIN {odoo}.sale_order so ON so.id = sp.sale_id
+        WHERE sp.id = ANY ($1) $q$, picking_ids) AS t(picking_id integer, team_id integer);
+END
+$$;
+COMMENT ON FUNCTION retailflow.picking_sale_teams(integer[]) IS
+  'Internal: the sales team of each picking made for a sale order; none without the sale_stock module';
 
 -- The interval of one check: retailflow.check_intervals entry or the default.
 CREATE FUNCTION retailflow.check_interval(kind text)
@@ -553,7 +581,8 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
--- Built-in checks over Odoo's own tables.  Odoo stores UTC in timestamp
+-- Built-in checks over Odoo's own tables ({odoo} is their schema; names are
+-- never looked up through search_path).  Odoo stores UTC in timestamp
 -- without time zone: "AT TIME ZONE 'UTC'" turns it into timestamptz.
 -- ---------------------------------------------------------------------------
 
@@ -561,7 +590,7 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
 ('stuck_order', 'high',
  'Find what blocks the delivery (stock, picking, carrier) and ship or inform the customer',
  'Confirmed sale orders with a delivery not done within retailflow.order_sla of confirmation',
- '{sale_order,stock_picking,stock_picking_type}',
+ '{sale_order,stock_picking,stock_picking(sale_id),stock_picking_type}',
  $q$
  SELECT 'sale.order' AS model, so.id AS record_id, so.name AS reference,
         (so.date_order AT TIME ZONE 'UTC') + retailflow.setting_interval('retailflow.order_sla') AS since,
@@ -571,11 +600,11 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
                p.open_pickings, p.pickings, current_setting('retailflow.order_sla')) AS reason,
         jsonb_build_object('open_pickings', p.open_pickings, 'amount_total', so.amount_total) AS data,
         NULL AS severity
- FROM sale_order so
+ FROM {odoo}.sale_order so
  JOIN (SELECT sp.sale_id, count(*) AS pickings,
               count(*) FILTER (WHERE sp.state NOT IN ('done', 'cancel')) AS open_pickings
-       FROM stock_picking sp
-       JOIN stock_picking_type pt ON pt.id = sp.picking_type_id
+       FROM {odoo}.stock_picking sp
+       JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
        WHERE sp.sale_id IS NOT NULL AND pt.code = 'outgoing'
        GROUP BY sp.sale_id) p ON p.sale_id = so.id
  WHERE so.state = 'sale'
@@ -587,47 +616,55 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
  'Transfers whose scheduled date has passed and that are not done or cancelled',
  '{stock_picking,stock_picking_type}',
  $q$
- SELECT 'stock.picking' AS model, sp.id AS record_id, sp.name AS reference,
-        sp.scheduled_date AT TIME ZONE 'UTC' AS since,
-        sp.user_id, so.team_id, sp.company_id, pt.warehouse_id,
-        format('%s scheduled %s UTC is not done (state %s)', pt.code,
-               to_char(sp.scheduled_date, 'YYYY-MM-DD HH24:MI'), sp.state) AS reason,
-        jsonb_build_object('picking_type', pt.code, 'state', sp.state, 'origin', sp.origin) AS data,
-        CASE WHEN sp.date_deadline IS NOT NULL AND sp.date_deadline < $1 AT TIME ZONE 'UTC'
+ WITH late AS MATERIALIZED (
+     SELECT sp.id, sp.name, sp.scheduled_date, sp.date_deadline, sp.user_id, sp.company_id, sp.state, sp.origin,
+            pt.code, pt.warehouse_id
+     FROM {odoo}.stock_picking sp
+     JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
+     WHERE sp.state IN ('waiting', 'confirmed', 'assigned')
+       AND sp.scheduled_date < $1 AT TIME ZONE 'UTC')
+ SELECT 'stock.picking' AS model, l.id AS record_id, l.name AS reference,
+        l.scheduled_date AT TIME ZONE 'UTC' AS since,
+        l.user_id, st.team_id, l.company_id, l.warehouse_id,
+        format('%s scheduled %s UTC is not done (state %s)', l.code,
+               to_char(l.scheduled_date, 'YYYY-MM-DD HH24:MI'), l.state) AS reason,
+        jsonb_build_object('picking_type', l.code, 'state', l.state, 'origin', l.origin) AS data,
+        CASE WHEN l.date_deadline IS NOT NULL AND l.date_deadline < $1 AT TIME ZONE 'UTC'
              THEN 'high' END AS severity
- FROM stock_picking sp
- JOIN stock_picking_type pt ON pt.id = sp.picking_type_id
- LEFT JOIN sale_order so ON so.id = sp.sale_id
- WHERE sp.state IN ('waiting', 'confirmed', 'assigned')
-   AND sp.scheduled_date < $1 AT TIME ZONE 'UTC'
+ FROM late l
+ LEFT JOIN retailflow.picking_sale_teams(ARRAY(SELECT id FROM late)) st ON st.picking_id = l.id
  $q$),
 ('partial_delivery', 'medium',
  'Ship what is available (backorder) or find the missing stock',
  'Deliveries partially available for longer than retailflow.partial_delivery_age',
  '{stock_picking,stock_picking_type,stock_move}',
  $q$
- SELECT 'stock.picking' AS model, sp.id AS record_id, sp.name AS reference,
-        sp.create_date AT TIME ZONE 'UTC' AS since,
-        sp.user_id, so.team_id, sp.company_id, pt.warehouse_id,
-        format('%s of %s moves not fully reserved; delivery created %s UTC', m.short_moves, m.moves,
-               to_char(sp.create_date, 'YYYY-MM-DD HH24:MI')) AS reason,
-        jsonb_build_object('moves', m.moves, 'short_moves', m.short_moves,
-                           'demand', m.demand, 'reserved', m.reserved) AS data,
+ WITH partial AS MATERIALIZED (
+     SELECT sp.id, sp.name, sp.create_date, sp.user_id, sp.company_id, pt.warehouse_id,
+            m.moves, m.short_moves, m.demand, m.reserved
+     FROM {odoo}.stock_picking sp
+     JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
+     JOIN (SELECT sm.picking_id, count(*) AS moves,
+                  count(*) FILTER (WHERE sm.state IN ('partially_available', 'confirmed', 'waiting')) AS short_moves,
+                  count(*) FILTER (WHERE sm.state IN ('partially_available', 'assigned')) AS some_reserved,
+                  sum(sm.product_qty) AS demand, sum(sm.quantity) AS reserved
+           FROM {odoo}.stock_move sm
+           WHERE sm.picking_id IS NOT NULL AND sm.state IN ('waiting', 'confirmed', 'partially_available', 'assigned')
+           GROUP BY sm.picking_id) m ON m.picking_id = sp.id
+     WHERE pt.code = 'outgoing'
+       AND sp.state IN ('confirmed', 'assigned', 'waiting')
+       AND sp.create_date < ($1 - retailflow.setting_interval('retailflow.partial_delivery_age')) AT TIME ZONE 'UTC'
+       AND m.short_moves > 0 AND m.some_reserved > 0)
+ SELECT 'stock.picking' AS model, p.id AS record_id, p.name AS reference,
+        p.create_date AT TIME ZONE 'UTC' AS since,
+        p.user_id, st.team_id, p.company_id, p.warehouse_id,
+        format('%s of %s moves not fully reserved; delivery created %s UTC', p.short_moves, p.moves,
+               to_char(p.create_date, 'YYYY-MM-DD HH24:MI')) AS reason,
+        jsonb_build_object('moves', p.moves, 'short_moves', p.short_moves,
+                           'demand', p.demand, 'reserved', p.reserved) AS data,
         NULL AS severity
- FROM stock_picking sp
- JOIN stock_picking_type pt ON pt.id = sp.picking_type_id
- LEFT JOIN sale_order so ON so.id = sp.sale_id
- JOIN (SELECT sm.picking_id, count(*) AS moves,
-              count(*) FILTER (WHERE sm.state IN ('partially_available', 'confirmed', 'waiting')) AS short_moves,
-              count(*) FILTER (WHERE sm.state IN ('partially_available', 'assigned')) AS some_reserved,
-              sum(sm.product_qty) AS demand, sum(sm.quantity) AS reserved
-       FROM stock_move sm
-       WHERE sm.picking_id IS NOT NULL AND sm.state IN ('waiting', 'confirmed', 'partially_available', 'assigned')
-       GROUP BY sm.picking_id) m ON m.picking_id = sp.id
- WHERE pt.code = 'outgoing'
-   AND sp.state IN ('confirmed', 'assigned', 'waiting')
-   AND sp.create_date < ($1 - retailflow.setting_interval('retailflow.partial_delivery_age')) AT TIME ZONE 'UTC'
-   AND m.short_moves > 0 AND m.some_reserved > 0
+ FROM partial p
+ LEFT JOIN retailflow.picking_sale_teams(ARRAY(SELECT id FROM partial)) st ON st.picking_id = p.id
  $q$),
 ('replenishment', 'high',
  'Replenish: order the suggested quantity (purchase or transfer) or run the reordering rule',
@@ -639,7 +676,7 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
 ('stalled_return', 'medium',
  'Post the customer refund (credit note) or record why none is due',
  'Returns received more than retailflow.return_stall ago without a posted customer refund',
- '{stock_picking,stock_picking_type,sale_order,account_move}',
+ '{stock_picking,stock_picking(sale_id),stock_picking_type,sale_order,account_move}',
  $q$
  SELECT 'stock.picking' AS model, sp.id AS record_id, sp.name AS reference,
         (sp.date_done AT TIME ZONE 'UTC') + retailflow.setting_interval('retailflow.return_stall') AS since,
@@ -649,10 +686,10 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
                current_setting('retailflow.return_stall')) AS reason,
         jsonb_build_object('sale_order_id', so.id, 'returned_picking_id', sp.return_id) AS data,
         NULL AS severity
- FROM stock_picking sp
- JOIN stock_picking_type pt ON pt.id = sp.picking_type_id
- LEFT JOIN stock_picking orig ON orig.id = sp.return_id
- LEFT JOIN sale_order so ON so.id = coalesce(sp.sale_id, orig.sale_id)
+ FROM {odoo}.stock_picking sp
+ JOIN {odoo}.stock_picking_type pt ON pt.id = sp.picking_type_id
+ LEFT JOIN {odoo}.stock_picking orig ON orig.id = sp.return_id
+ LEFT JOIN {odoo}.sale_order so ON so.id = coalesce(sp.sale_id, orig.sale_id)
  WHERE (sp.return_id IS NOT NULL OR (pt.code = 'incoming' AND sp.origin LIKE 'Return of %'))
    AND sp.state = 'done'
    AND sp.date_done < ($1 - retailflow.setting_interval('retailflow.return_stall')) AT TIME ZONE 'UTC'
@@ -736,23 +773,32 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
 INSERT INTO retailflow.exception_check (kind, severity, suggested_action, description, requires, query) VALUES
 ('managed_trigger', 'critical',
  'Run SELECT * FROM retailflow.attach() (as a superuser or Odoo''s role) and find out who changed the trigger (retailflow.audit_log)',
- 'A trigger retailflow manages on an Odoo table is missing or disabled: its control (capture, conflicts, approvals) is off',
+ 'A trigger retailflow manages on an Odoo table is missing, disabled or replaced by another definition: its control (capture, conflicts, approvals) is off',
  '{retailflow.managed_trigger}',
  $q$
  SELECT 'retailflow.managed_trigger' AS model, hashtext(m.table_name || '.' || m.trigger_name) AS record_id,
         m.table_name || '.' || m.trigger_name AS reference, NULL::timestamptz AS since,
         NULL::integer AS user_id, NULL::integer AS team_id, NULL::integer AS company_id, NULL::integer AS warehouse_id,
         CASE WHEN t.oid IS NULL THEN format('trigger %s on %s is missing: %s is off', m.trigger_name, m.table_name, m.concern)
-             ELSE format('trigger %s on %s is %s: %s is off', m.trigger_name, m.table_name,
+             WHEN t.tgenabled IN ('D', 'R') THEN
+                  format('trigger %s on %s is %s: %s is off', m.trigger_name, m.table_name,
                          CASE t.tgenabled WHEN 'D' THEN 'disabled' ELSE 'enabled for replicas only' END,
-                         m.concern) END AS reason,
+                         m.concern)
+             ELSE format('trigger %s on %s is not the one retailflow created: %s is not guaranteed',
+                         m.trigger_name, m.table_name, m.concern) END AS reason,
         jsonb_build_object('table', m.table_name, 'trigger', m.trigger_name, 'concern', m.concern,
-                           'state', coalesce(t.tgenabled::text, 'missing')) AS data,
+                           'state', CASE WHEN t.oid IS NULL THEN 'missing'
+                                         WHEN t.tgenabled IN ('D', 'R') THEN t.tgenabled::text
+                                         ELSE 'replaced' END,
+                           'definition', pg_catalog.pg_get_triggerdef(t.oid)) AS data,
         NULL::text AS severity
  FROM retailflow.managed_trigger m
  JOIN pg_catalog.pg_class c
    ON c.relname = m.table_name
   AND c.relnamespace = to_regnamespace(coalesce(nullif(current_setting('retailflow.odoo_schema', true), ''), 'public'))
  LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname = m.trigger_name
- WHERE c.relkind IN ('r', 'p') AND (t.oid IS NULL OR t.tgenabled IN ('D', 'R'))
+ WHERE c.relkind IN ('r', 'p')
+   AND (t.oid IS NULL OR t.tgenabled IN ('D', 'R')
+        OR pg_catalog.pg_get_triggerdef(t.oid)
+           IS DISTINCT FROM retailflow.managed_trigger_sql(m.constraint_trigger, m.trigger_name, m.definition, c.oid))
  $q$);

@@ -328,7 +328,7 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
                (SELECT string_agg(e->>'code', ', ') FROM jsonb_array_elements(r.reasons) e)) AS reason,
         jsonb_build_object('score', r.score, 'reasons', r.reasons, 'amount_total', so.amount_total) AS data,
         CASE WHEN r.score >= 80 THEN 'critical' END AS severity
- FROM sale_order so
+ FROM {odoo}.sale_order so
  CROSS JOIN LATERAL retailflow.order_risk(so.id) r
  WHERE so.state IN ('draft', 'sent')
    AND so.create_date > ($1 - make_interval(days => (SELECT value::integer FROM retailflow.risk_parameter
@@ -352,8 +352,8 @@ INSERT INTO retailflow.exception_check (kind, severity, suggested_action, descri
             'days_of_cover', s.days_of_cover, 'lead_time_days', s.lead_time_days) ORDER BY s.warehouse_id)) AS data,
         CASE WHEN min(s.free_qty) <= 0 THEN 'high' END AS severity
  FROM retailflow.stockout_risk(NULL, $1) s
- JOIN product_product pp ON pp.id = s.product_id
- JOIN stock_warehouse w ON w.id = s.warehouse_id
+ JOIN {odoo}.product_product pp ON pp.id = s.product_id
+ JOIN {odoo}.stock_warehouse w ON w.id = s.warehouse_id
  WHERE s.at_risk
  GROUP BY s.product_id, pp.default_code, pp.id
  $q$);

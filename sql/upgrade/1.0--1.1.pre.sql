@@ -1,10 +1,11 @@
 -- 1.0 -> 1.1, before the functions are replaced: least privilege (group
 -- roles, audit rows naming the session), conflicts judged at commit.
 
--- the triggers on Odoo's tables come off (1.0's detach()); the post part puts
--- them back from the registry, conflicts with their new definitions
+-- the triggers on Odoo's tables come off (1.0's detach()); the registry is
+-- rebuilt with 1.1's definitions (no WHEN clauses, conflicts judged at
+-- commit) and the post part attaches them again
 SELECT count(*) AS triggers_detached FROM retailflow.detach();
-DELETE FROM retailflow.managed_trigger WHERE concern = 'reservation conflicts';
+DELETE FROM retailflow.managed_trigger;
 ALTER TABLE retailflow.managed_trigger ADD COLUMN constraint_trigger boolean NOT NULL DEFAULT false;
 
 -- audit rows name the session's application and backend; 1.0 rows keep their hash
@@ -14,3 +15,5 @@ DROP FUNCTION retailflow.audit_content(bigint, timestamptz, text, text, bigint, 
 -- replaced: odoo_sql() by odoo_query(); check_requirements_met() by check_missing_relations()
 DROP FUNCTION retailflow.odoo_sql(text);
 DROP FUNCTION retailflow.check_requirements_met(text[]);
+-- the enforcement's slow path takes the rules the trigger matched
+DROP FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text);
