@@ -1,6 +1,8 @@
 # 001_standby: every availability read function works on a hot standby, gives
 # the primary's answers, and the standby's caches follow location changes
 # replayed from the primary (relcache invalidations in commit records).
+# Odoo's role "odoo" (not a superuser) owns the tables, makes the write on the
+# primary and runs every read, on both nodes (RfTest).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -20,8 +22,12 @@ $standby->append_conf('postgresql.conf', "hot_standby_feedback = on\n");
 $standby->start;
 $primary->wait_for_catchup($standby);
 
-is($standby->safe_psql('odoo', 'SELECT pg_is_in_recovery()'), 't', 'standby is in recovery');
-is($standby->safe_psql('odoo', "SELECT status FROM retailflow.status() WHERE name = 'role'"), 'standby',
+# reads and writes as Odoo's role on either node
+sub pq { return rf_odoo_psql($primary, 'odoo', $_[0]); }
+sub sq { return rf_odoo_psql($standby, 'odoo', $_[0]); }
+
+is(sq('SELECT pg_is_in_recovery()'), 't', 'standby is in recovery');
+is(sq("SELECT status FROM retailflow.status() WHERE name = 'role'"), 'standby',
 	'status() reports the standby role');
 
 my $matrix = 'SELECT md5(string_agg(format(\'%s/%s/%s/%s/%s/%s/%s\', product_id, warehouse_id, qty_available,
@@ -30,18 +36,18 @@ my $matrix = 'SELECT md5(string_agg(format(\'%s/%s/%s/%s/%s/%s/%s\', product_id,
 my $lookups = 'SELECT md5(string_agg(retailflow.warehouse_available_qty(p.id, w.id)::text, \',\' ORDER BY p.id, w.id))
 	FROM product_product p JOIN product_template t ON t.id = p.product_tmpl_id, stock_warehouse w
 	WHERE t.type = \'product\'';
-is($standby->safe_psql('odoo', $matrix), $primary->safe_psql('odoo', $matrix),
+is(sq($matrix), pq($matrix),
 	'product_quantities() on the standby equals the primary');
-is($standby->safe_psql('odoo', $lookups), $primary->safe_psql('odoo', $lookups),
+is(sq($lookups), pq($lookups),
 	'warehouse_available_qty() on the standby equals the primary');
-my $so = $primary->safe_psql('odoo', "SELECT min(id) FROM sale_order");
-is($standby->safe_psql('odoo', "SELECT count(*) > 0 FROM retailflow.fulfilment_options($so)"), 't',
+my $so = pq("SELECT min(id) FROM sale_order");
+is(sq("SELECT count(*) > 0 FROM retailflow.fulfilment_options($so)"), 't',
 	'fulfilment_options() runs on the standby');
 
 # One standby session warms its cache, waits until the primary has moved a
 # location to another warehouse (it polls the replicated row), then
 # reads again: the replayed invalidation must have reached its cache.
-my ($p, $bin, $wh_from, $wh_to) = split /\|/, $primary->safe_psql('odoo', q{
+my ($p, $bin, $wh_from, $wh_to) = split /\|/, pq(q{
 	SELECT q.product_id, l.id, w.id,
 	       (SELECT w2.id FROM stock_warehouse w2 WHERE w2.id <> w.id AND w2.active ORDER BY w2.id LIMIT 1)
 	FROM stock_quant q
@@ -58,15 +64,15 @@ my $script = "\\pset tuples_only on\n\\pset format unaligned\n$q;\n"
 my ($out, $err) = ('', '');
 my $script_file = $PostgreSQL::Test::Utils::tmp_check . '/standby_session.sql';
 PostgreSQL::Test::Utils::append_to_file($script_file, $script);
-my $h = IPC::Run::start([ 'psql', '-X', '-q', '-d', $standby->connstr('odoo'), '-f', $script_file ],
+my $h = IPC::Run::start([ 'psql', '-X', '-q', '-U', 'odoo', '-d', $standby->connstr('odoo'), '-f', $script_file ],
 	'>', \$out, '2>', \$err);
 sleep 1;
-my $before = $primary->safe_psql('odoo', $q);
-$primary->safe_psql('odoo', qq{
+my $before = pq($q);
+pq(qq{
 	UPDATE stock_location l SET location_id = w.lot_stock_id, warehouse_id = w.id,
 	       parent_path = (SELECT parent_path FROM stock_location WHERE id = w.lot_stock_id) || l.id || '/'
 	FROM stock_warehouse w WHERE w.id = $wh_to AND l.id = $bin;});
-my $after = $primary->safe_psql('odoo', $q);
+my $after = pq($q);
 $primary->wait_for_catchup($standby);
 $h->finish;
 my @lines = grep { /=/ } split /\n/, $out;

@@ -3,6 +3,8 @@
 # positives), the C scan equals the plain-SQL one, repair_reservations()
 # finds nothing to change, and the triggers log nothing when every quant is
 # rewritten in log mode.  Skipped when ../shared/odoo is not present.
+# Odoo's role "odoo" loads the dumps, makes every read and write (the quant
+# and move line rewrites too); block mode is the DBA's (ALTER DATABASE).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -44,19 +46,19 @@ for my $v (17, 18)
 		skip "$file not present", 8 unless -f "$shared/$file";
 		my $db = "demo$v";
 		load_dump($db, $file);
-		is($node->safe_psql($db, 'SELECT retailflow.odoo_version()'), $v, "demo $v detected as Odoo $v");
-		my $all = $node->safe_psql($db,
+		is(rf_odoo_psql($node, $db, 'SELECT retailflow.odoo_version()'), $v, "demo $v detected as Odoo $v");
+		my $all = rf_odoo_psql($node, $db,
 			"SELECT coalesce(string_agg(kind || ':' || severity || ':' || n, ', ' ORDER BY kind), 'none')
 			 FROM (SELECT kind, severity, count(*) AS n FROM retailflow.reservation_conflicts() GROUP BY 1, 2) s");
 		note("demo $v conflicts: $all");
-		my $broken = $node->safe_psql($db,
+		my $broken = rf_odoo_psql($node, $db,
 			"SELECT coalesce(string_agg(kind || ' ' || detail, '; '), '') FROM retailflow.reservation_conflicts()
 			 WHERE kind IN ('reservation_mismatch', 'reserved_in_bypass_location', 'reservation_without_quant',
 			                'over_reservation', 'negative_reservation', 'move_quantity_mismatch')");
 		is($broken, '', "demo $v: no broken reservation reported (Odoo's own data keeps the invariants)");
-		is($node->safe_psql($db, $diff_sql), '0', "demo $v: C scan equals the plain-SQL scan");
+		is(rf_odoo_psql($node, $db, $diff_sql), '0', "demo $v: C scan equals the plain-SQL scan");
 		# oversell risk is Odoo's own forecast: virtual_available < 0 with outgoing demand
-		is($node->safe_psql($db, q{
+		is(rf_odoo_psql($node, $db, q{
 			SELECT count(*) FROM (
 			  (SELECT product_id, warehouse_id FROM retailflow.reservation_conflicts() WHERE kind = 'oversell_risk'
 			   EXCEPT SELECT product_id, warehouse_id FROM retailflow.product_quantities()
@@ -66,13 +68,13 @@ for my $v (17, 18)
 			   WHERE virtual_available < 0 AND outgoing_qty > 0
 			   EXCEPT SELECT product_id, warehouse_id FROM retailflow.reservation_conflicts() WHERE kind = 'oversell_risk')) d}),
 			'0', "demo $v: oversell_risk rows are exactly the pairs product_quantities() forecasts negative");
-		is($node->safe_psql($db, 'SELECT count(*) FROM retailflow.repair_reservations()'), '0',
+		is(rf_odoo_psql($node, $db, 'SELECT count(*) FROM retailflow.repair_reservations()'), '0',
 			"demo $v: repair_reservations() finds nothing to change");
 		# every quant and open move line rewritten in log mode: the triggers judge what a transaction
 		# changes, and a rewrite changes nothing
-		$node->safe_psql($db, 'UPDATE stock_quant SET quantity = quantity; '
+		rf_odoo_psql($node, $db, 'UPDATE stock_quant SET quantity = quantity; '
 			  . "UPDATE stock_move_line SET quantity = quantity WHERE state NOT IN ('done', 'cancel')");
-		is($node->safe_psql($db, "SELECT count(*) FROM retailflow.exception_log"), '0',
+		is(rf_odoo_psql($node, $db, "SELECT count(*) FROM retailflow.exception_log"), '0',
 			"demo $v: rewriting every quant and open move line logs nothing");
 		# block mode (the DBA's setting) refuses, at commit, a reservation no move line accounts for
 		$node->safe_psql('postgres', "ALTER DATABASE $db SET retailflow.conflict_action = block");

@@ -3,6 +3,9 @@
 # emits exception.opened through the outbox (delivered like any webhook
 # event), closes the exception with exception.resolved once the picking
 # is done, and removes closed history past retailflow.exception_retention.
+# Odoo's role "odoo" (not a superuser) owns the tables and makes the picking
+# writes and the reads; the worker reads Odoo's tables as their owner; the
+# intervals and the retention are the DBA's (postgresql.conf).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -19,7 +22,8 @@ retailflow.webhook_poll_interval = 100ms
 });
 $node->start;
 rf_odoo_db($node, 'odoo', '3, 30, 300, 100');
-sub sq { return $node->safe_psql('odoo', $_[0]); }
+# as Odoo's role
+sub sq { return rf_odoo_psql($node, 'odoo', $_[0]); }
 
 # the worker's first runs open what the fixture already has (its dates are in 2024)
 ok($node->poll_query_until('odoo', "SELECT count(*) > 0 FROM retailflow.exceptions WHERE kind = 'late_picking'"),
@@ -56,7 +60,8 @@ is(sq("SELECT count(*) FROM retailflow.exception WHERE record_id = $pick AND kin
 # (here one hour), and keeps the rest of the history and the open queue
 $node->append_conf('postgresql.conf', "retailflow.exception_retention = '1 hour'");
 $node->reload;
-my $old = sq("INSERT INTO retailflow.exception (kind, model, record_id, reference, severity, reason,
+# (the superuser plants an old closed row: no role below it writes retailflow.exception)
+my $old = $node->safe_psql('odoo', "INSERT INTO retailflow.exception (kind, model, record_id, reference, severity, reason,
 	suggested_action, opened_at, closed_at, close_reason)
 	VALUES ('late_picking', 'stock.picking', -1, 'OLD', 'low', 'old', 'none', now() - interval '3 hours',
 	        now() - interval '2 hours', 'resolved') RETURNING id");

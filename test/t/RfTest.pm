@@ -2,7 +2,9 @@
 # preloaded, and an Odoo-shaped database loaded from test/fixtures/ or a real
 # dump, as Odoo runs: owned and loaded by the ordinary role "odoo" (LOGIN
 # CREATEDB, not a superuser); a superuser installs the extension and grants
-# README's group role.  Odoo's writes connect as odoo (rf_odoo_psql).
+# README's group role.  Odoo's writes connect as odoo (rf_odoo_psql); an
+# administrator role "integrator" (member of retailflow_admin) manages endpoints
+# and rules (rf_admin_psql); policy settings are the superuser's (ALTER DATABASE).
 package RfTest;
 
 use strict;
@@ -11,7 +13,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Exporter 'import';
 
-our @EXPORT = qw(rf_node rf_odoo_db rf_src rf_load_dump rf_odoo_role rf_odoo_psql);
+our @EXPORT = qw(rf_node rf_odoo_db rf_src rf_load_dump rf_odoo_role rf_odoo_psql rf_empty_db
+	rf_admin_role rf_admin_psql rf_psql_as);
 
 # Directory holding sql/, test/ (test/run passes it as RF_SRC).
 sub rf_src { return $ENV{RF_SRC} // '.'; }
@@ -48,6 +51,40 @@ sub rf_odoo_psql
 {
 	my ($node, $db, $sql, %params) = @_;
 	return $node->safe_psql($db, $sql, extra_params => [ '-U', 'odoo' ], %params);
+}
+
+# rf_admin_role(node): creates the administrator "integrator" (LOGIN) once and grants it retailflow_admin.
+sub rf_admin_role
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'integrator')
+		THEN CREATE ROLE integrator LOGIN; END IF; END$$; GRANT retailflow_admin TO integrator;});
+	return;
+}
+
+# rf_admin_psql(node, db, sql, %params): safe_psql as the administrator (rf_admin_role first).
+sub rf_admin_psql
+{
+	my ($node, $db, $sql, %params) = @_;
+	return $node->safe_psql($db, $sql, extra_params => [ '-U', 'integrator' ], %params);
+}
+
+# rf_psql_as(node, role, db, sql): psql as role, for statements expected to fail: (ret, stdout, stderr).
+sub rf_psql_as
+{
+	my ($node, $role, $db, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql($db, $sql, extra_params => [ '-U', $role ]);
+	return ($ret, $out, $err);
+}
+
+# rf_empty_db(node, db): a database without Odoo tables owned by Odoo's role, with the extension.
+sub rf_empty_db
+{
+	my ($node, $db) = @_;
+	rf_odoo_role($node);
+	$node->safe_psql('postgres', "CREATE DATABASE $db OWNER odoo");
+	rf_install($node, $db);
+	return;
 }
 
 # rf_odoo_db(node, db, scale args): Odoo 17 schema + generated network, created
