@@ -21,6 +21,22 @@
 #   - a view in place of an Odoo table is refused (42809) and reported;
 #   - tampering with a managed trigger is recorded (audit, event, exception).
 # A failure here is a hole: it must stay failing until the code is fixed.
+# Holes found when this suite was written (each failing test's diag says
+# what odoo did, which code path ran it and as whom):
+#   - escalation: odoo sets ALTER DATABASE odoo SET search_path = public,
+#     pg_catalog and creates public.= (name, name); a DBA's SELECT * FROM
+#     retailflow.status() runs it as the superuser (odoo_catalog.c:
+#     extension_version() and setting_with_source() run unqualified SPI with
+#     the caller's search_path);
+#   - crash (SIGSEGV): a column type odoo changes (stock_move_line.state,
+#     quantity_product_uom, sale_order.amount_total) is read by the C heap
+#     readers as numeric/text Datums (conflicts.c, approvals.c);
+#   - block mode bypassed without a trace: stock_move.quantity_done added
+#     for one transaction (version detection says 16, the conflict trigger
+#     returns early), or an = (varchar, varchar) of odoo's in public (the
+#     facts/caches are read with odoo's own search_path);
+#   - detection gaps: an impostor trigger under a managed trigger's name
+#     (checked by name only), a managed table moved out of the schema.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
