@@ -117,8 +117,9 @@ sub rf_load_dump
 	my $rc = system("zcat '$shared/$file' | psql -X -q -v ON_ERROR_STOP=1 -U odoo -d '"
 		  . $node->connstr($db) . "' > /dev/null 2>&1");
 	Test::More::is($rc, 0, "loaded $file as odoo");
+	return 0 if $rc;
 	rf_install($node, $db);
-	return;
+	return 1;
 }
 
 1;
