@@ -74,11 +74,6 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'rf_cache_invalidate_trigger'
 LANGUAGE C;
 
-CREATE OR REPLACE FUNCTION retailflow.managed_trigger_maintenance()
-RETURNS void
-AS 'MODULE_PATHNAME', 'rf_managed_trigger_maintenance'
-LANGUAGE C VOLATILE;
-
 CREATE OR REPLACE FUNCTION retailflow.managed_trigger_sql(constraint_trigger boolean, trigger_name name, definition text,
                                                rel regclass)
 RETURNS text
@@ -88,6 +83,18 @@ RETURN format('CREATE %sTRIGGER %I ', CASE WHEN constraint_trigger THEN 'CONSTRA
        || format(definition, rel::text);
 
 CREATE OR REPLACE FUNCTION retailflow.attach(
+    OUT table_name name, OUT trigger_name name, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rf_attach'
+LANGUAGE C;
+
+CREATE OR REPLACE FUNCTION retailflow.detach(
+    OUT table_name name, OUT trigger_name name, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rf_detach'
+LANGUAGE C;
+
+CREATE OR REPLACE FUNCTION retailflow.attach_triggers(
     OUT table_name name, OUT trigger_name name, OUT action text)
 RETURNS SETOF record
 LANGUAGE plpgsql
@@ -100,7 +107,6 @@ DECLARE
     want text;
     tg   record;
 BEGIN
-    PERFORM retailflow.managed_trigger_maintenance_as_owner();
     FOR r IN SELECT m.table_name, m.trigger_name, m.definition, m.constraint_trigger
              FROM retailflow.managed_trigger m ORDER BY 1, 2
     LOOP
@@ -134,7 +140,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION retailflow.detach(
+CREATE OR REPLACE FUNCTION retailflow.detach_triggers(
     OUT table_name name, OUT trigger_name name, OUT action text)
 RETURNS SETOF record
 LANGUAGE plpgsql
@@ -143,7 +149,6 @@ AS $$
 DECLARE
     r record;
 BEGIN
-    PERFORM retailflow.managed_trigger_maintenance();
     -- Drop by name wherever retailflow put them, whatever the schema GUC says now.
     FOR r IN SELECT tg.tgrelid::regclass AS rel, c.relname, tg.tgname
              FROM pg_trigger tg
@@ -166,13 +171,6 @@ CREATE OR REPLACE FUNCTION retailflow.drop_extension_guard()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'rf_drop_extension_guard'
 LANGUAGE C;
-
-CREATE OR REPLACE FUNCTION retailflow.managed_trigger_maintenance_as_owner()
-RETURNS void
-LANGUAGE sql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-RETURN retailflow.managed_trigger_maintenance();
 
 CREATE OR REPLACE FUNCTION retailflow.record_trigger_change(action text, schema_name text, table_name text,
                                                  trigger_name text, detail text)
@@ -3053,21 +3051,21 @@ COMMENT ON FUNCTION retailflow.odoo_version() IS
   'Odoo major version detected from the catalog: 17 or 18, 16 when too old, NULL when no Odoo tables';
 COMMENT ON TABLE retailflow.managed_trigger IS
   'Triggers retailflow manages on Odoo tables; attach() creates them, detach() drops them';
-COMMENT ON FUNCTION retailflow.managed_trigger_maintenance() IS
-  'Internal: marks this transaction''s changes of managed triggers as retailflow''s own (attach, detach)';
-REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance() FROM PUBLIC;
 COMMENT ON FUNCTION retailflow.managed_trigger_sql(boolean, name, text, regclass) IS
   'Internal: the CREATE TRIGGER statement of a managed trigger on a table, as pg_get_triggerdef() prints it';
 COMMENT ON FUNCTION retailflow.attach() IS
   'Creates every trigger registered in retailflow.managed_trigger on the Odoo tables that exist; replaces a trigger of the same name with another definition and enables a disabled one';
 COMMENT ON FUNCTION retailflow.detach() IS
   'Drops every retailflow trigger from Odoo tables; DROP EXTENSION calls it first';
+COMMENT ON FUNCTION retailflow.attach_triggers() IS
+  'Internal: the work of attach()';
+COMMENT ON FUNCTION retailflow.detach_triggers() IS
+  'Internal: the work of detach()';
 REVOKE ALL ON FUNCTION retailflow.attach() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.detach() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.attach_triggers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.detach_triggers() FROM PUBLIC;
 REVOKE ALL ON TABLE retailflow.managed_trigger FROM PUBLIC;
-COMMENT ON FUNCTION retailflow.managed_trigger_maintenance_as_owner() IS
-  'Internal: managed_trigger_maintenance() for attach() run by Odoo''s role';
-REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance_as_owner() FROM PUBLIC;
 COMMENT ON FUNCTION retailflow.record_trigger_change(text, text, text, text, text) IS
   'Internal: records a change of a managed trigger made outside attach()/detach() (audit, event, exception)';
 REVOKE ALL ON FUNCTION retailflow.record_trigger_change(text, text, text, text, text) FROM PUBLIC;
@@ -3320,7 +3318,7 @@ GRANT EXECUTE ON FUNCTION
     retailflow.reject(bigint, integer, text),
     retailflow.exception_ack(bigint, text, integer, text),
     retailflow.attach(),
-    retailflow.managed_trigger_maintenance_as_owner(),
+    retailflow.attach_triggers(),
     retailflow.repair_reservations(boolean),
     retailflow.record_repair(integer, integer, integer, jsonb, numeric, numeric, text)
     TO retailflow_odoo;

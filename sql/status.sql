@@ -61,6 +61,15 @@ SELECT * FROM retailflow.attach() WHERE action <> 'present';
 \c - rf_admin
 SELECT status, opened, resolved, open FROM retailflow.run_checks(ARRAY['managed_trigger']);
 \c - rf_odoo
+-- attach() leaves its own changes unrecorded only while it runs: a drop later in the
+-- same transaction is recorded, and so is the work of attach_triggers() called directly
+BEGIN;
+SELECT count(*) AS attached FROM retailflow.attach();
+DROP TRIGGER retailflow_capture ON sale_order;
+SELECT * FROM retailflow.attach_triggers() WHERE action <> 'present';
+COMMIT;
+SELECT action, after->>'trigger' AS trg FROM retailflow.audit_log
+WHERE entity = 'retailflow.managed_trigger' ORDER BY id DESC LIMIT 2;
 -- a view in place of an Odoo table: refused by every reader, reported by status()
 ALTER TABLE stock_location RENAME TO stock_location_real;
 CREATE VIEW stock_location AS SELECT * FROM stock_location_real;

@@ -44,7 +44,8 @@ PG_FUNCTION_INFO_V1(rf_status);
 PG_FUNCTION_INFO_V1(rf_odoo_version);
 PG_FUNCTION_INFO_V1(rf_cache_invalidate_trigger);
 PG_FUNCTION_INFO_V1(rf_drop_extension_guard);
-PG_FUNCTION_INFO_V1(rf_managed_trigger_maintenance);
+PG_FUNCTION_INFO_V1(rf_attach);
+PG_FUNCTION_INFO_V1(rf_detach);
 PG_FUNCTION_INFO_V1(rf_managed_trigger_ddl);
 PG_FUNCTION_INFO_V1(rf_managed_trigger_drop);
 
@@ -719,15 +720,60 @@ rf_drop_extension_guard(PG_FUNCTION_ARGS)
 
 /* ---------- the managed triggers: changes made by anyone but retailflow ---------- */
 
-/* Set by attach()/detach() for the rest of their transaction: their own changes are not tampering. */
-static LocalTransactionId maintenance_lxid = InvalidLocalTransactionId;
+/* Non-zero while attach()/detach() run: their own changes are not tampering. */
+static int	maintenance_depth = 0;
 
-/* SQL: retailflow.managed_trigger_maintenance(): attach()/detach() announce their own changes. */
-Datum
-rf_managed_trigger_maintenance(PG_FUNCTION_ARGS)
+/*
+ * Runs sql (attach_triggers() or detach_triggers(), as the caller) with the
+ * maintenance mark set for exactly as long as it runs, and returns its rows.
+ * No SQL-callable function sets the mark, so a session cannot hide its own
+ * DROP TRIGGER behind it.
+ */
+static Datum
+run_maintenance(FunctionCallInfo fcinfo, const char *sql)
 {
-	maintenance_lxid = MyProc->lxid;
-	PG_RETURN_VOID();
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			nest;
+
+	InitMaterializedSRF(fcinfo, 0);
+	nest = RfPinSearchPath();
+	maintenance_depth++;
+	PG_TRY();
+	{
+		SPI_connect();
+		if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "retailflow: %s failed", sql);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			Datum		values[3];
+			bool		nulls[3];
+
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		maintenance_depth--;
+	}
+	PG_END_TRY();
+	RfUnpinSearchPath(nest);
+	return (Datum) 0;
+}
+
+/* SQL: retailflow.attach(): creates, replaces or enables the managed triggers. */
+Datum
+rf_attach(PG_FUNCTION_ARGS)
+{
+	return run_maintenance(fcinfo, "SELECT table_name, trigger_name, action FROM retailflow.attach_triggers()");
+}
+
+/* SQL: retailflow.detach(): drops every managed trigger. */
+Datum
+rf_detach(PG_FUNCTION_ARGS)
+{
+	return run_maintenance(fcinfo, "SELECT table_name, trigger_name, action FROM retailflow.detach_triggers()");
 }
 
 /* Records one change of a managed trigger through retailflow.record_trigger_change(), as the extension's owner. */
@@ -758,7 +804,7 @@ record_trigger_change(const char *action, const char *schema, const char *table,
 static bool
 trigger_change_is_ours(void)
 {
-	return creating_extension || maintenance_lxid == MyProc->lxid ||
+	return creating_extension || maintenance_depth > 0 ||
 		!OidIsValid(get_extension_oid(RF_EXTENSION_NAME, true));
 }
 

@@ -128,16 +128,6 @@ SELECT t, 'retailflow_cache_inval', 'availability cache',
 FROM unnest(ARRAY['stock_location', 'stock_warehouse', 'product_product',
                   'product_template', 'uom_uom']) AS t;
 
--- attach() and detach() announce their own trigger changes, which the
--- tamper-recording event triggers below then leave alone.
-CREATE FUNCTION retailflow.managed_trigger_maintenance()
-RETURNS void
-AS 'MODULE_PATHNAME', 'rf_managed_trigger_maintenance'
-LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION retailflow.managed_trigger_maintenance() IS
-  'Internal: marks this transaction''s changes of managed triggers as retailflow''s own (attach, detach)';
-REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance() FROM PUBLIC;
-
 -- SECURITY INVOKER: creating a trigger on a table needs its owner (Odoo's
 -- role) or a superuser, as CREATE TRIGGER itself does.
 -- The statement that creates a managed trigger on rel, in pg_get_triggerdef()'s
@@ -152,7 +142,27 @@ RETURN format('CREATE %sTRIGGER %I ', CASE WHEN constraint_trigger THEN 'CONSTRA
 COMMENT ON FUNCTION retailflow.managed_trigger_sql(boolean, name, text, regclass) IS
   'Internal: the CREATE TRIGGER statement of a managed trigger on a table, as pg_get_triggerdef() prints it';
 
+-- attach() and detach() are C: while they run (and only then) their own
+-- trigger changes are not recorded as tampering by the event triggers below;
+-- the work is done by attach_triggers() / detach_triggers(), whose changes
+-- are recorded like anyone's when they are called directly.
 CREATE FUNCTION retailflow.attach(
+    OUT table_name name, OUT trigger_name name, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rf_attach'
+LANGUAGE C;
+COMMENT ON FUNCTION retailflow.attach() IS
+  'Creates every trigger registered in retailflow.managed_trigger on the Odoo tables that exist; replaces a trigger of the same name with another definition and enables a disabled one';
+
+CREATE FUNCTION retailflow.detach(
+    OUT table_name name, OUT trigger_name name, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rf_detach'
+LANGUAGE C;
+COMMENT ON FUNCTION retailflow.detach() IS
+  'Drops every retailflow trigger from Odoo tables; DROP EXTENSION calls it first';
+
+CREATE FUNCTION retailflow.attach_triggers(
     OUT table_name name, OUT trigger_name name, OUT action text)
 RETURNS SETOF record
 LANGUAGE plpgsql
@@ -165,7 +175,6 @@ DECLARE
     want text;
     tg   record;
 BEGIN
-    PERFORM retailflow.managed_trigger_maintenance_as_owner();
     FOR r IN SELECT m.table_name, m.trigger_name, m.definition, m.constraint_trigger
              FROM retailflow.managed_trigger m ORDER BY 1, 2
     LOOP
@@ -198,10 +207,10 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION retailflow.attach() IS
-  'Creates every trigger registered in retailflow.managed_trigger on the Odoo tables that exist; replaces a trigger of the same name with another definition and enables a disabled one';
+COMMENT ON FUNCTION retailflow.attach_triggers() IS
+  'Internal: the work of attach()';
 
-CREATE FUNCTION retailflow.detach(
+CREATE FUNCTION retailflow.detach_triggers(
     OUT table_name name, OUT trigger_name name, OUT action text)
 RETURNS SETOF record
 LANGUAGE plpgsql
@@ -210,7 +219,6 @@ AS $$
 DECLARE
     r record;
 BEGIN
-    PERFORM retailflow.managed_trigger_maintenance();
     -- Drop by name wherever retailflow put them, whatever the schema GUC says now.
     FOR r IN SELECT tg.tgrelid::regclass AS rel, c.relname, tg.tgname
              FROM pg_trigger tg
@@ -228,11 +236,13 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION retailflow.detach() IS
-  'Drops every retailflow trigger from Odoo tables; DROP EXTENSION calls it first';
+COMMENT ON FUNCTION retailflow.detach_triggers() IS
+  'Internal: the work of detach()';
 
 REVOKE ALL ON FUNCTION retailflow.attach() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.detach() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.attach_triggers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.detach_triggers() FROM PUBLIC;
 REVOKE ALL ON TABLE retailflow.managed_trigger FROM PUBLIC;
 
 CREATE FUNCTION retailflow.drop_extension_guard()
@@ -243,17 +253,6 @@ LANGUAGE C;
 CREATE EVENT TRIGGER retailflow_drop_extension_guard
     ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
     EXECUTE FUNCTION retailflow.drop_extension_guard();
-
--- attach() marks its own changes through this wrapper (it may run as Odoo's role).
-CREATE FUNCTION retailflow.managed_trigger_maintenance_as_owner()
-RETURNS void
-LANGUAGE sql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-RETURN retailflow.managed_trigger_maintenance();
-COMMENT ON FUNCTION retailflow.managed_trigger_maintenance_as_owner() IS
-  'Internal: managed_trigger_maintenance() for attach() run by Odoo''s role';
-REVOKE ALL ON FUNCTION retailflow.managed_trigger_maintenance_as_owner() FROM PUBLIC;
 
 -- Anyone else changing a managed trigger (a table owner may drop or disable
 -- the triggers on its own tables) is recorded: an audit row, a

@@ -43,7 +43,7 @@ GRANT EXECUTE ON FUNCTION
     retailflow.reject(bigint, integer, text),
     retailflow.exception_ack(bigint, text, integer, text),
     retailflow.attach(),
-    retailflow.managed_trigger_maintenance_as_owner(),
+    retailflow.attach_triggers(),
     retailflow.repair_reservations(boolean),
     retailflow.record_repair(integer, integer, integer, jsonb, numeric, numeric, text)
     TO retailflow_odoo;
