@@ -391,6 +391,25 @@ SELECT id, company_id, product_id, product_uom, location_id, location_dest_id, 2
 FROM stock_move WHERE id = :inv_move2;
 UPDATE stock_move SET state = 'done' WHERE id = :inv_move2;
 SELECT state FROM stock_move WHERE id = :inv_move2;
+-- the count used the approval: the next count of the same quant needs its own
+SELECT rule_id, state, consumed_at IS NOT NULL AS used FROM retailflow.approval_request
+WHERE document_type = 'stock.quant' AND record_id = :quant ORDER BY id;
+SELECT action, after->>'move_id' = :'inv_move2' AS this_move FROM retailflow.audit_log
+WHERE action = 'approval.consumed';
+INSERT INTO stock_move (company_id, product_id, product_uom, location_id, location_dest_id, name, procure_method,
+                        product_uom_qty, product_qty, quantity, state, date, is_inventory, write_uid)
+VALUES (1, 1, 1, :qloc, (SELECT id FROM stock_location WHERE usage = 'inventory' ORDER BY id LIMIT 1),
+        'Product Quantity Updated', 'make_to_stock', 20, 20, 20, 'confirmed', '2024-06-03', true, 3)
+RETURNING id AS inv_move3 \gset
+INSERT INTO stock_move_line (move_id, company_id, product_id, product_uom_id, location_id, location_dest_id,
+                             quantity, quantity_product_uom, state, date)
+SELECT id, company_id, product_id, product_uom, location_id, location_dest_id, 20, 20, 'confirmed', date
+FROM stock_move WHERE id = :inv_move3;
+SELECT rft.err(format($$UPDATE stock_move SET state = 'done' WHERE id = %s$$, :inv_move3));
+-- the new count, once set on the quant, gets a request of its own
+UPDATE stock_quant SET inventory_quantity = quantity - 20, inventory_diff_quantity = -20, inventory_quantity_set = true
+WHERE id = :quant;
+SELECT count(*) AS requested FROM retailflow.request_approvals('stock.quant', :quant, 5);
 -- off: nothing is checked or recorded
 \c - postgres
 ALTER DATABASE rf_t_approvals SET retailflow.approval_enforcement = off;

@@ -23,6 +23,12 @@ DROP FUNCTION retailflow.check_requirements_met(text[]);
 -- the enforcement's slow path takes the rules the trigger matched
 DROP FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text);
 
+-- an approval of an inventory adjustment is used once (approval_request.consumed_at)
+ALTER TABLE retailflow.approval_request ADD COLUMN consumed_at timestamptz;
+DROP INDEX retailflow.approval_request_live_idx;
+CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (document_type, record_id, rule_id)
+    WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL;
+
 -- >>> every function and view of 1.1, replaced in install order
 
 CREATE OR REPLACE FUNCTION retailflow.odoo_query(sql text)
@@ -518,7 +524,7 @@ BEGIN
         LEFT JOIN %1$I.uom_uom u ON u.id = pt.uom_id
     ), qk AS (
         SELECT q.product_id, q.location_id, coalesce(q.lot_id, 0) AS lot, coalesce(q.package_id, 0) AS pkg,
-               coalesce(q.owner_id, 0) AS own, sum(q.quantity) AS qty, sum(q.reserved_quantity) AS res,
+               coalesce(q.owner_id, 0) AS own, sum(coalesce(q.quantity, 0)) AS qty, sum(coalesce(q.reserved_quantity, 0)) AS res,
                count(*) AS n, min(q.id) AS qid
         FROM %1$I.stock_quant q GROUP BY 1, 2, 3, 4, 5
     ), mk AS (
@@ -542,7 +548,7 @@ BEGIN
     ), locwh AS (
         SELECT l.id AS loc_id, wh.wid FROM %1$I.stock_location l JOIN wh ON l.parent_path LIKE wh.pp || '%%'
     ), onhand AS (
-        SELECT lw.wid, q.product_id, sum(q.quantity) AS qty
+        SELECT lw.wid, q.product_id, sum(coalesce(q.quantity, 0)) AS qty
         FROM %1$I.stock_quant q JOIN locwh lw ON lw.loc_id = q.location_id GROUP BY 1, 2
     ), mv AS (
         SELECT m.product_id, m.product_qty, m.location_id AS src, %4$s AS dst
@@ -607,7 +613,7 @@ BEGIN
            CASE WHEN x.k = 'serial_overstock' THEN format('serial number holds %%s units in internal locations', x.v::float8)
                 ELSE format('serial number is in %%s internal quants', x.v) END
     FROM (SELECT q.product_id, q.lot_id, CASE WHEN count(DISTINCT q.location_id) = 1 THEN min(q.location_id) END AS loc,
-                 sum(q.quantity) AS qty, count(*) FILTER (WHERE round(q.quantity / p.r) <> 0) AS n, min(p.r) AS r
+                 sum(coalesce(q.quantity, 0)) AS qty, count(*) FILTER (WHERE round(q.quantity / p.r) <> 0) AS n, min(p.r) AS r
           FROM %1$I.stock_quant q JOIN loc l ON l.id = q.location_id JOIN prod p ON p.id = q.product_id
           WHERE p.tracking = 'serial' AND q.lot_id IS NOT NULL AND l.usage = 'internal'
           GROUP BY 1, 2) s
@@ -1186,7 +1192,8 @@ BEGIN
                                                  requested_by, due_at)
         VALUES (request_approvals.document_type, request_approvals.record_id, m.rule_id, m.level, m.group_id,
                 m.reason, uid, now() + m.sla)
-        ON CONFLICT (document_type, record_id, rule_id) WHERE state IN ('pending', 'escalated', 'approved') DO NOTHING
+        ON CONFLICT (document_type, record_id, rule_id)
+            WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL DO NOTHING
         RETURNING * INTO r;
         IF r.id IS NOT NULL THEN
             PERFORM retailflow.emit('approval.requested', r.document_type, r.record_id,
@@ -1217,7 +1224,8 @@ BEGIN
                                                  requested_by, due_at)
         VALUES (request_matched.document_type, request_matched.record_id, m.rule_id, m.level, m.group_id,
                 m.reason, requested_by, now() + m.sla::interval)
-        ON CONFLICT (document_type, record_id, rule_id) WHERE state IN ('pending', 'escalated', 'approved') DO NOTHING
+        ON CONFLICT (document_type, record_id, rule_id)
+            WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL DO NOTHING
         RETURNING * INTO r;
         IF r.id IS NOT NULL THEN
             n := n + 1;
@@ -1227,6 +1235,31 @@ BEGIN
             PERFORM retailflow.audit('approval.requested', 'retailflow.approval_request', r.id, NULL, to_jsonb(r), requested_by);
             r := NULL;
         END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION retailflow.approval_consume(document_type text, record_id integer, rule_ids integer[],
+                                            move_id integer, odoo_user_id integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r retailflow.approval_request;
+    n integer := 0;
+BEGIN
+    FOR r IN UPDATE retailflow.approval_request q SET consumed_at = now()
+              WHERE q.document_type = approval_consume.document_type AND q.record_id = approval_consume.record_id
+                AND q.rule_id = ANY (rule_ids) AND q.state = 'approved' AND q.consumed_at IS NULL
+             RETURNING q.*
+    LOOP
+        n := n + 1;
+        PERFORM retailflow.audit('approval.consumed', 'retailflow.approval_request', r.id, NULL,
+                                 jsonb_build_object('document_type', r.document_type, 'record_id', r.record_id,
+                                                    'rule_id', r.rule_id, 'level', r.level, 'move_id', move_id),
+                                 retailflow.acting_user(NULL, approval_consume.odoo_user_id));
     END LOOP;
     RETURN n;
 END
@@ -1345,6 +1378,7 @@ AS $$
       LEFT JOIN LATERAL (SELECT r.id, r.state FROM retailflow.approval_request r
                           WHERE r.document_type = missing_approvals.document_type
                             AND r.record_id = missing_approvals.record_id AND r.rule_id = m.rule_id
+                            AND r.consumed_at IS NULL
                           ORDER BY r.state = 'approved' DESC, r.id DESC LIMIT 1) q ON true
      WHERE q.state IS DISTINCT FROM 'approved'
      ORDER BY m.level, m.sequence, m.rule_id
@@ -1386,7 +1420,10 @@ BEGIN
     SELECT string_agg(format('%slevel %s: %s (group %s, %s)',
                              CASE WHEN m.doc <> tdoc THEN m.doc || ' ' || m.rid || ' ' ELSE '' END,
                              m.level, m.reason, m.group_id,
-                             coalesce((SELECT 'request ' || r.id || ' ' || r.state FROM retailflow.approval_request r
+                             coalesce((SELECT 'request ' || r.id || ' ' ||
+                                              CASE WHEN r.consumed_at IS NOT NULL THEN 'used by an earlier count'
+                                                   ELSE r.state END
+                                         FROM retailflow.approval_request r
                                         WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
                                         ORDER BY r.id DESC LIMIT 1), 'not requested')),
                       '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
@@ -1403,7 +1440,7 @@ BEGIN
                    LATERAL retailflow.required_approvals('sale.order.line', lid) a) m
      WHERE NOT EXISTS (SELECT 1 FROM retailflow.approval_request r
                         WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
-                          AND r.state = 'approved');
+                          AND r.state = 'approved' AND r.consumed_at IS NULL);
     IF missing IS NULL THEN
         RETURN;
     END IF;
@@ -3143,11 +3180,16 @@ COMMENT ON FUNCTION retailflow.approval_active_rules(text) IS
   'How many active approval rules a document type has (from the per-backend rule cache)';
 COMMENT ON TABLE retailflow.approval_request IS
   'Approvals documents need: pending, approved, rejected, escalated or cancelled';
+COMMENT ON COLUMN retailflow.approval_request.consumed_at IS
+  'When an inventory adjustment used this approval (stock.quant); a used approval does not approve the next count';
 COMMENT ON FUNCTION retailflow.request_approvals(text, integer, integer) IS
   'Creates a pending approval request for every rule the document matches that has none yet';
 COMMENT ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) IS
   'Internal: pending requests for the rules the enforcement trigger matched (called by approval_enforce_missing)';
 REVOKE ALL ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION retailflow.approval_consume(text, integer, integer[], integer, integer) IS
+  'Internal: marks the approvals an applied inventory adjustment used (approval_request.consumed_at), audited';
+REVOKE ALL ON FUNCTION retailflow.approval_consume(text, integer, integer[], integer, integer) FROM PUBLIC;
 COMMENT ON FUNCTION retailflow.approve(bigint, integer, text) IS
   'Approves a request; the user must be active, in the rule''s group, not the requester or document creator, and lower levels must be approved';
 COMMENT ON FUNCTION retailflow.reject(bigint, integer, text) IS

@@ -1715,8 +1715,26 @@ ap_enforce_inventory(TriggerData *trig, const ApTrigCols *cols, Datum result)
 	for (int q = 0; q < nquants; q++)
 		if (ap_all_approved(AP_STOCK_QUANT, quants[q], matched, nmatched))
 		{
+			/* the counted quant's approvals are granted: this count uses them */
+			Datum		args[5];
+			char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+			Datum	   *ids = palloc(sizeof(Datum) * nmatched);
+
+			for (int i = 0; i < nmatched; i++)
+				ids[i] = Int32GetDatum(matched[i]);
+			args[0] = CStringGetTextDatum("stock.quant");
+			args[1] = Int32GetDatum(quants[q]);
+			args[2] = PointerGetDatum(construct_array(ids, nmatched, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+			args[3] = Int32GetDatum(move_id);
+			args[4] = cols->write_uid ? heap_getattr(newtup, cols->write_uid, tupdesc, &isnull) : (Datum) 0;
+			if (!cols->write_uid || isnull)
+				nulls[4] = 'n';
+			if (SPI_execute_with_args("SELECT retailflow.approval_consume($1, $2, $3, $4, $5)", 5,
+									  (Oid[]) {TEXTOID, INT4OID, INT4ARRAYOID, INT4OID, INT4OID}, args, nulls,
+									  false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "retailflow: could not record the approvals the inventory adjustment used");
 			RfOwnSpiFinish(&ra);
-			return result;		/* the counted quant's approvals are granted */
+			return result;
 		}
 	{
 		Datum		args[5];
@@ -1769,7 +1787,7 @@ ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched)
 	args[0] = CStringGetTextDatum(ap_doc_names[d]);
 	args[1] = Int32GetDatum(record_id);
 	if (SPI_execute_plan(ap_trigger_plan(&ap_requests_plan,
-										 "SELECT r.rule_id, r.state OPERATOR(pg_catalog.=) 'approved' "
+										 "SELECT r.rule_id, r.state OPERATOR(pg_catalog.=) 'approved' AND r.consumed_at IS NULL "
 										 "FROM retailflow.approval_request r "
 										 "WHERE r.document_type OPERATOR(pg_catalog.=) $1 "
 										 "AND r.record_id OPERATOR(pg_catalog.=) $2 FOR SHARE",

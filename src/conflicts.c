@@ -51,6 +51,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "storage/proc.h"
@@ -1039,7 +1040,6 @@ rf_conflict_commit_trigger(PG_FUNCTION_ARGS)
 		pending.n = 0;
 		return PointerGetDatum(NULL);
 	}
-	o = cf_ensure();
 	/* the sums below must see every write of this transaction, the last command's included */
 	CommandCounterIncrement();
 	/* net change per key, then nothing pending: logging below writes rows, which may fire us again */
@@ -1062,8 +1062,53 @@ rf_conflict_commit_trigger(PG_FUNCTION_ARGS)
 		keys[nkeys++] = *a;
 	if (nkeys > 1)
 		qsort(keys, nkeys, sizeof(QAgg), qkey_cmp);
-	for (int i = 0; i < nkeys; i++)
-		cf_judge(o, &keys[i]);
+	if (conflict_action == CONFLICT_BLOCK)
+	{
+		/* block mode fails closed: what cannot be judged is not committed */
+		o = cf_ensure();
+		for (int i = 0; i < nkeys; i++)
+			cf_judge(o, &keys[i]);
+	}
+	else
+	{
+		/*
+		 * Log mode never stops Odoo's commit: an error while judging (Odoo's
+		 * schema changing under a module upgrade, a table refused) is rolled
+		 * back to a subtransaction and reported as a warning.
+		 */
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			o = cf_ensure();
+			for (int i = 0; i < nkeys; i++)
+				cf_judge(o, &keys[i]);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("retailflow could not judge this transaction's reservation changes: %s", edata->message),
+					 errdetail("retailflow.conflict_action is log, so the commit goes on; nothing was logged for the %d quant key(s) it changed.", nkeys),
+					 errhint("SELECT * FROM retailflow.status() shows what retailflow does not recognise; the scan (retailflow.reservation_conflicts()) finds any conflict later.")));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
 	return PointerGetDatum(NULL);
 }
 

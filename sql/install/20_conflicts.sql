@@ -132,7 +132,7 @@ BEGIN
         LEFT JOIN %1$I.uom_uom u ON u.id = pt.uom_id
     ), qk AS (
         SELECT q.product_id, q.location_id, coalesce(q.lot_id, 0) AS lot, coalesce(q.package_id, 0) AS pkg,
-               coalesce(q.owner_id, 0) AS own, sum(q.quantity) AS qty, sum(q.reserved_quantity) AS res,
+               coalesce(q.owner_id, 0) AS own, sum(coalesce(q.quantity, 0)) AS qty, sum(coalesce(q.reserved_quantity, 0)) AS res,
                count(*) AS n, min(q.id) AS qid
         FROM %1$I.stock_quant q GROUP BY 1, 2, 3, 4, 5
     ), mk AS (
@@ -156,7 +156,7 @@ BEGIN
     ), locwh AS (
         SELECT l.id AS loc_id, wh.wid FROM %1$I.stock_location l JOIN wh ON l.parent_path LIKE wh.pp || '%%'
     ), onhand AS (
-        SELECT lw.wid, q.product_id, sum(q.quantity) AS qty
+        SELECT lw.wid, q.product_id, sum(coalesce(q.quantity, 0)) AS qty
         FROM %1$I.stock_quant q JOIN locwh lw ON lw.loc_id = q.location_id GROUP BY 1, 2
     ), mv AS (
         SELECT m.product_id, m.product_qty, m.location_id AS src, %4$s AS dst
@@ -221,7 +221,7 @@ BEGIN
            CASE WHEN x.k = 'serial_overstock' THEN format('serial number holds %%s units in internal locations', x.v::float8)
                 ELSE format('serial number is in %%s internal quants', x.v) END
     FROM (SELECT q.product_id, q.lot_id, CASE WHEN count(DISTINCT q.location_id) = 1 THEN min(q.location_id) END AS loc,
-                 sum(q.quantity) AS qty, count(*) FILTER (WHERE round(q.quantity / p.r) <> 0) AS n, min(p.r) AS r
+                 sum(coalesce(q.quantity, 0)) AS qty, count(*) FILTER (WHERE round(q.quantity / p.r) <> 0) AS n, min(p.r) AS r
           FROM %1$I.stock_quant q JOIN loc l ON l.id = q.location_id JOIN prod p ON p.id = q.product_id
           WHERE p.tracking = 'serial' AND q.lot_id IS NOT NULL AND l.usage = 'internal'
           GROUP BY 1, 2) s

@@ -227,13 +227,17 @@ CREATE TABLE retailflow.approval_request (
     due_at         timestamptz,
     decided_by     integer,
     decided_at     timestamptz,
-    comment        text
+    comment        text,
+    -- stock.quant: when an approved count was applied (an approval is used once)
+    consumed_at    timestamptz
 );
 COMMENT ON TABLE retailflow.approval_request IS
   'Approvals documents need: pending, approved, rejected, escalated or cancelled';
--- at most one open or approved request per document and rule
+COMMENT ON COLUMN retailflow.approval_request.consumed_at IS
+  'When an inventory adjustment used this approval (stock.quant); a used approval does not approve the next count';
+-- at most one open or unused approved request per document and rule
 CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (document_type, record_id, rule_id)
-    WHERE state IN ('pending', 'escalated', 'approved');
+    WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL;
 CREATE INDEX approval_request_doc_idx ON retailflow.approval_request (document_type, record_id, level);
 CREATE INDEX approval_request_due_idx ON retailflow.approval_request (due_at) WHERE state = 'pending';
 
@@ -265,7 +269,8 @@ BEGIN
                                                  requested_by, due_at)
         VALUES (request_approvals.document_type, request_approvals.record_id, m.rule_id, m.level, m.group_id,
                 m.reason, uid, now() + m.sla)
-        ON CONFLICT (document_type, record_id, rule_id) WHERE state IN ('pending', 'escalated', 'approved') DO NOTHING
+        ON CONFLICT (document_type, record_id, rule_id)
+            WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL DO NOTHING
         RETURNING * INTO r;
         IF r.id IS NOT NULL THEN
             PERFORM retailflow.emit('approval.requested', r.document_type, r.record_id,
@@ -300,7 +305,8 @@ BEGIN
                                                  requested_by, due_at)
         VALUES (request_matched.document_type, request_matched.record_id, m.rule_id, m.level, m.group_id,
                 m.reason, requested_by, now() + m.sla::interval)
-        ON CONFLICT (document_type, record_id, rule_id) WHERE state IN ('pending', 'escalated', 'approved') DO NOTHING
+        ON CONFLICT (document_type, record_id, rule_id)
+            WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL DO NOTHING
         RETURNING * INTO r;
         IF r.id IS NOT NULL THEN
             n := n + 1;
@@ -317,6 +323,37 @@ $$;
 COMMENT ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) IS
   'Internal: pending requests for the rules the enforcement trigger matched (called by approval_enforce_missing)';
 REVOKE ALL ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) FROM PUBLIC;
+
+-- An inventory adjustment applied on approvals uses them: the next count of
+-- the quant needs its own.  Called by the enforcement trigger (as the
+-- extension's owner) once the approved requests let the move through.
+CREATE FUNCTION retailflow.approval_consume(document_type text, record_id integer, rule_ids integer[],
+                                            move_id integer, odoo_user_id integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r retailflow.approval_request;
+    n integer := 0;
+BEGIN
+    FOR r IN UPDATE retailflow.approval_request q SET consumed_at = now()
+              WHERE q.document_type = approval_consume.document_type AND q.record_id = approval_consume.record_id
+                AND q.rule_id = ANY (rule_ids) AND q.state = 'approved' AND q.consumed_at IS NULL
+             RETURNING q.*
+    LOOP
+        n := n + 1;
+        PERFORM retailflow.audit('approval.consumed', 'retailflow.approval_request', r.id, NULL,
+                                 jsonb_build_object('document_type', r.document_type, 'record_id', r.record_id,
+                                                    'rule_id', r.rule_id, 'level', r.level, 'move_id', move_id),
+                                 retailflow.acting_user(NULL, approval_consume.odoo_user_id));
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION retailflow.approval_consume(text, integer, integer[], integer, integer) IS
+  'Internal: marks the approvals an applied inventory adjustment used (approval_request.consumed_at), audited';
+REVOKE ALL ON FUNCTION retailflow.approval_consume(text, integer, integer[], integer, integer) FROM PUBLIC;
 
 -- approve() and reject(): one decision with segregation of duties.
 CREATE FUNCTION retailflow.decide(request_id bigint, user_id integer, comment text, approve boolean)
@@ -437,6 +474,7 @@ AS $$
       LEFT JOIN LATERAL (SELECT r.id, r.state FROM retailflow.approval_request r
                           WHERE r.document_type = missing_approvals.document_type
                             AND r.record_id = missing_approvals.record_id AND r.rule_id = m.rule_id
+                            AND r.consumed_at IS NULL
                           ORDER BY r.state = 'approved' DESC, r.id DESC LIMIT 1) q ON true
      WHERE q.state IS DISTINCT FROM 'approved'
      ORDER BY m.level, m.sequence, m.rule_id
@@ -494,7 +532,10 @@ BEGIN
     SELECT string_agg(format('%slevel %s: %s (group %s, %s)',
                              CASE WHEN m.doc <> tdoc THEN m.doc || ' ' || m.rid || ' ' ELSE '' END,
                              m.level, m.reason, m.group_id,
-                             coalesce((SELECT 'request ' || r.id || ' ' || r.state FROM retailflow.approval_request r
+                             coalesce((SELECT 'request ' || r.id || ' ' ||
+                                              CASE WHEN r.consumed_at IS NOT NULL THEN 'used by an earlier count'
+                                                   ELSE r.state END
+                                         FROM retailflow.approval_request r
                                         WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
                                         ORDER BY r.id DESC LIMIT 1), 'not requested')),
                       '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
@@ -511,7 +552,7 @@ BEGIN
                    LATERAL retailflow.required_approvals('sale.order.line', lid) a) m
      WHERE NOT EXISTS (SELECT 1 FROM retailflow.approval_request r
                         WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
-                          AND r.state = 'approved');
+                          AND r.state = 'approved' AND r.consumed_at IS NULL);
     IF missing IS NULL THEN
         RETURN;
     END IF;

@@ -17,3 +17,9 @@ DROP FUNCTION retailflow.odoo_sql(text);
 DROP FUNCTION retailflow.check_requirements_met(text[]);
 -- the enforcement's slow path takes the rules the trigger matched
 DROP FUNCTION retailflow.approval_enforce_missing(text, integer, integer, text);
+
+-- an approval of an inventory adjustment is used once (approval_request.consumed_at)
+ALTER TABLE retailflow.approval_request ADD COLUMN consumed_at timestamptz;
+DROP INDEX retailflow.approval_request_live_idx;
+CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (document_type, record_id, rule_id)
+    WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL;
