@@ -3135,7 +3135,7 @@ COMMENT ON TABLE retailflow.exception_log IS
   'Exceptions retailflow noticed (reservation conflicts, repairs, ...): what, when, which transaction and role';
 REVOKE ALL ON TABLE retailflow.exception_log FROM PUBLIC;
 COMMENT ON TABLE retailflow.reservation_guard IS
-  'One row per (product, location) reserved under conflict_action = block; updated to serialize reservations';
+  'One row per (product, location) whose reservation or stock changed under conflict_action = block; updated to serialize reservations';
 REVOKE ALL ON TABLE retailflow.reservation_guard FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.log_exception(text, text, text, integer, integer, integer, jsonb,
                                                 numeric, numeric, text, text, name, text) FROM PUBLIC;

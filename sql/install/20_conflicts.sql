@@ -1,10 +1,12 @@
 -- 20_conflicts.sql: reservation conflict detection and oversell prevention.
 -- The general exception log (later the operator's exception queue), the
 -- conflict scan retailflow.reservation_conflicts() (C) and its plain-SQL
--- twin, the statement triggers on stock_quant / stock_move_line (C, GUC
--- retailflow.conflict_action = off | log | block), the per (product,
--- location) guard rows that make concurrent reservations conflict, and
--- retailflow.repair_reservations() (Odoo 18's _clean_reservations).
+-- twin, the statement triggers on stock_quant / stock_move_line that collect
+-- each statement's changes and the deferred constraint trigger that judges
+-- them at commit (C, GUC retailflow.conflict_action = off | log | block, set
+-- by a superuser only), the per (product, location) guard rows that make
+-- concurrent reservations conflict, and retailflow.repair_reservations()
+-- (Odoo 18's _clean_reservations).
 
 INSERT INTO retailflow.event_type (name, description) VALUES
   ('stock.conflict', 'A reservation conflict (oversell, broken reservation) was detected and logged'),
@@ -35,10 +37,11 @@ CREATE INDEX exception_log_product_idx ON retailflow.exception_log (product_id, 
 CREATE INDEX exception_log_occurred_idx ON retailflow.exception_log (occurred_at);
 REVOKE ALL ON TABLE retailflow.exception_log FROM PUBLIC;
 
--- Guard rows: in block mode every statement that leaves a reservation (or a
--- negative quantity) on a (product, location) bumps its row, so two
+-- Guard rows: in block mode every quant statement that changes a reservation
+-- or lowers a quantity on a (product, location) bumps its row, so two
 -- REPEATABLE READ transactions reserving there conflict (40001) instead of
--- both passing a check on their own snapshot.
+-- both passing a check on their own snapshot.  One row per (product,
+-- location) ever guarded: bounded by Odoo's own quant keys, updated in place.
 CREATE TABLE retailflow.reservation_guard (
     product_id  integer NOT NULL,
     location_id integer NOT NULL,
@@ -46,7 +49,7 @@ CREATE TABLE retailflow.reservation_guard (
     PRIMARY KEY (product_id, location_id)
 );
 COMMENT ON TABLE retailflow.reservation_guard IS
-  'One row per (product, location) reserved under conflict_action = block; updated to serialize reservations';
+  'One row per (product, location) whose reservation or stock changed under conflict_action = block; updated to serialize reservations';
 REVOKE ALL ON TABLE retailflow.reservation_guard FROM PUBLIC;
 
 -- Writes one exception row and its stock.conflict event (called by the C triggers).
