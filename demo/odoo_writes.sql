@@ -3,7 +3,9 @@
 -- confirmation, delivery pickings with moves, reservation of quants with move
 -- lines (quant reserved_quantity + stock_move_line, as _update_reserved_quantity
 -- and _action_assign do), delivery validation, returns and refunds.
--- Used by demo/run; not part of the extension.
+-- Used by demo/run, which loads it as Odoo's role "odoo" (owner of the
+-- database and of every Odoo table, not a superuser) and calls it only as
+-- odoo: the functions run with odoo's rights; not part of the extension.
 CREATE SCHEMA demo;
 
 -- A draft sale order with one line per product, priced at list price.
