@@ -831,9 +831,9 @@ $$;
 CREATE OR REPLACE FUNCTION retailflow.filter_match(patterns text[], event_type text)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-RETURN EXISTS (SELECT 1 FROM unnest(patterns) p
-               WHERE event_type LIKE replace(replace(replace(p, '\', '\\'), '_', '\_'), '*', '%'));
+RETURN EXISTS (SELECT 1 FROM pg_catalog.unnest(patterns) p
+               WHERE event_type OPERATOR(pg_catalog.~~)
+                     pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(p, '\', '\\'), '_', '\_'), '*', '%'));
 
 CREATE OR REPLACE FUNCTION retailflow.endpoint_validate()
 RETURNS trigger
@@ -2721,6 +2721,19 @@ INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, defin
    'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''refund'', ''account.move'')'),
   ('stock_quant', 'retailflow_capture', 'webhooks capture',
    'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''low'', ''stock.quant'')');
+
+INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
+  ('stock_warehouse_orderpoint', 'retailflow_cache_inval', 'webhooks capture',
+   'AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()');
+
+CREATE TRIGGER retailflow_cache_inval AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON retailflow.endpoint
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
+
+CREATE TRIGGER retailflow_cache_inval AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON retailflow.subscription
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
+
+CREATE TRIGGER retailflow_cache_inval AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON retailflow.event_type
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
 
 INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition)
 SELECT t, 'retailflow_approval_cache_inval', 'approvals rule cache',

@@ -87,6 +87,32 @@ SET client_min_messages = warning;
 UPDATE stock_picking SET state = 'cancel' WHERE id = :pick;
 SELECT count(*) AS cancelled_pickings FROM retailflow.outbox WHERE event_type = 'stock.picking.cancelled';
 SELECT retailflow.emit('stock.picking.cancelled', 'stock.picking', 1, '{}') IS NULL AS skipped;
+-- a change no active endpoint receives costs nothing and writes nothing; in one session,
+-- the endpoints' changes are seen by the next capture (per-backend cache, invalidated)
+\c - postgres
+SET client_min_messages = warning;
+SET ROLE rf_odoo;
+SELECT max(id) AS before FROM retailflow.outbox \gset
+UPDATE purchase_order SET state = 'draft' WHERE id = :po;
+RESET ROLE;
+SET ROLE rf_admin;
+UPDATE retailflow.endpoint SET active = false WHERE name = 'all';
+RESET ROLE;
+SET ROLE rf_odoo;
+UPDATE purchase_order SET state = 'purchase' WHERE id = :po;
+UPDATE sale_order SET state = 'draft' WHERE id = :so;
+RESET ROLE;
+SET ROLE rf_admin;
+UPDATE retailflow.endpoint SET active = true WHERE name = 'all';
+RESET ROLE;
+SET ROLE rf_odoo;
+UPDATE sale_order SET state = 'cancel' WHERE id = :so;
+SELECT o.event_type, array_agg(e.name ORDER BY e.name) AS endpoints
+FROM retailflow.outbox o JOIN retailflow.delivery d ON d.event_id = o.id JOIN retailflow.endpoint e ON e.id = d.endpoint_id
+WHERE o.id > :before GROUP BY o.id, o.event_type ORDER BY o.id;
+RESET ROLE;
+\c - rf_odoo
+SET client_min_messages = warning;
 -- emit() from SQL, with its data object and defaults
 SELECT retailflow.emit('retailflow.test', 'retailflow', NULL, '{"message": "hi"}') > 0 AS emitted;
 SELECT event_type, model, record_id, data FROM retailflow.outbox WHERE event_type = 'retailflow.test';

@@ -4,9 +4,12 @@
  *	  retailflow.capture_trigger(kind, model) that turns Odoo state changes
  *	  into outbox events (state changes of sale_order, stock_picking and
  *	  purchase_order, posted refunds of account_move, stock.low on
- *	  stock_quant), the fan-out of each event to the matching endpoints, and
- *	  the commit callback that wakes the delivery workers when a transaction
- *	  that wrote deliveries commits.
+ *	  stock_quant), the per-backend cache of which event types an active
+ *	  endpoint consumes (a change nobody consumes costs no query and writes
+ *	  nothing) and of the products that have a reordering rule, the fan-out
+ *	  of each event to the matching endpoints, and the commit callback that
+ *	  wakes the delivery workers when a transaction that wrote deliveries
+ *	  commits.
  */
 #include "postgres.h"
 
@@ -16,12 +19,15 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "catalog/pg_collation.h"
 #include "utils/memutils.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "catalog/namespace.h"
 
 #include "retailflow.h"
 #include "webhooks.h"
@@ -49,13 +55,214 @@ typedef struct CaptureCols
 #define CAPTURE_RELS 8
 static CaptureCols capture_cols[CAPTURE_RELS];
 
-/* Forgets the column numbers of a table that changed. */
+/*
+ * Who consumes what, per backend: the active endpoints and their filters,
+ * the registered event types and the disabled subscriptions.  Statement
+ * triggers on those tables invalidate it (cache_invalidate_trigger()).
+ */
+typedef struct Consumers
+{
+	bool		valid;
+	Oid			rels[3];		/* endpoint, subscription, event_type */
+	MemoryContext cxt;
+	int			nendpoints;
+	int32	   *ep_id;
+	int		   *ep_nfilters;
+	char	 ***ep_filters;
+	int			ntypes;
+	char	  **types;			/* registered and not disabled */
+} Consumers;
+
+static Consumers consumers;
+
+/* Products with an active reordering rule, sorted (stock.low only looks at those). */
+static struct
+{
+	bool		valid;
+	Oid			rel;
+	MemoryContext cxt;
+	int			n;
+	int32	   *ids;
+} orderpoints;
+
+/* Forgets the column numbers of a table that changed, and the caches that depend on it. */
 static void
 capture_relcache_callback(Datum arg, Oid relid)
 {
 	for (int i = 0; i < CAPTURE_RELS; i++)
 		if (!OidIsValid(relid) || capture_cols[i].relid == relid)
 			capture_cols[i].relid = InvalidOid;
+	for (int i = 0; i < 3; i++)
+		if (!OidIsValid(relid) || consumers.rels[i] == relid)
+			consumers.valid = false;
+	if (!OidIsValid(relid) || orderpoints.rel == relid)
+		orderpoints.valid = false;
+}
+
+/* Whether name matches pattern, where "*" matches any run of characters (endpoint filters). */
+static bool
+filter_glob(const char *pattern, const char *name)
+{
+	const char *star = NULL;
+	const char *resume = NULL;
+
+	while (*name)
+	{
+		if (*pattern == '*')
+		{
+			star = pattern++;
+			resume = name;
+		}
+		else if (*pattern == *name)
+		{
+			pattern++;
+			name++;
+		}
+		else if (star)
+		{
+			pattern = star + 1;
+			name = ++resume;
+		}
+		else
+			return false;
+	}
+	while (*pattern == '*')
+		pattern++;
+	return *pattern == '\0';
+}
+
+/* Loads the consumers cache from retailflow's tables, as the extension's owner. */
+static void
+consumers_load(void)
+{
+	RfRunAs		ra;
+	Oid			nsp = get_namespace_oid(RF_SCHEMA_NAME, false);
+	MemoryContext old;
+
+	if (consumers.cxt == NULL)
+		consumers.cxt = AllocSetContextCreate(CacheMemoryContext, "retailflow consumers", ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(consumers.cxt);
+	consumers.valid = false;
+	consumers.rels[0] = get_relname_relid("endpoint", nsp);
+	consumers.rels[1] = get_relname_relid("subscription", nsp);
+	consumers.rels[2] = get_relname_relid("event_type", nsp);
+	RfOwnSpiConnect(&ra);
+	if (SPI_execute("SELECT e.id, e.event_filters FROM retailflow.endpoint e WHERE e.active ORDER BY e.id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read the webhook endpoints");
+	old = MemoryContextSwitchTo(consumers.cxt);
+	consumers.nendpoints = (int) SPI_processed;
+	consumers.ep_id = palloc0(sizeof(int32) * Max(SPI_processed, 1));
+	consumers.ep_nfilters = palloc0(sizeof(int) * Max(SPI_processed, 1));
+	consumers.ep_filters = palloc0(sizeof(char **) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		f;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		consumers.ep_id[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		f = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		if (isnull)
+			continue;
+		deconstruct_array(DatumGetArrayTypeP(f), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		consumers.ep_filters[i] = palloc0(sizeof(char *) * Max(n, 1));
+		for (int k = 0; k < n; k++)
+			if (!nulls[k])
+				consumers.ep_filters[i][consumers.ep_nfilters[i]++] = TextDatumGetCString(elems[k]);
+	}
+	MemoryContextSwitchTo(old);
+	if (SPI_execute("SELECT t.name FROM retailflow.event_type t "
+					"WHERE NOT EXISTS (SELECT 1 FROM retailflow.subscription s "
+					"WHERE s.event_type OPERATOR(pg_catalog.=) t.name AND NOT s.enabled)",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: could not read the event types");
+	old = MemoryContextSwitchTo(consumers.cxt);
+	consumers.ntypes = (int) SPI_processed;
+	consumers.types = palloc0(sizeof(char *) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		consumers.types[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	MemoryContextSwitchTo(old);
+	RfOwnSpiFinish(&ra);
+	consumers.valid = true;
+}
+
+/*
+ * The active endpoints that receive event_type (ids into *ids, in id order);
+ * 0 when the type is unknown, its subscription disabled, or nobody listens.
+ */
+static int
+consumers_of(const char *event_type, int32 **ids)
+{
+	bool		known = false;
+	int			n = 0;
+
+	AcceptInvalidationMessages();
+	if (!consumers.valid)
+		consumers_load();
+	for (int i = 0; i < consumers.ntypes && !known; i++)
+		known = strcmp(consumers.types[i], event_type) == 0;
+	if (!known)
+		return 0;
+	*ids = palloc(sizeof(int32) * Max(consumers.nendpoints, 1));
+	for (int i = 0; i < consumers.nendpoints; i++)
+		for (int k = 0; k < consumers.ep_nfilters[i]; k++)
+			if (filter_glob(consumers.ep_filters[i][k], event_type))
+			{
+				(*ids)[n++] = consumers.ep_id[i];
+				break;
+			}
+	return n;
+}
+
+/* qsort/bsearch comparator of int32. */
+static int
+int32_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Whether product has an active reordering rule (the set is loaded once per backend, as Odoo's reader). */
+static bool
+product_has_orderpoint(const RfOdoo *odoo, int32 product)
+{
+	if (!orderpoints.valid || orderpoints.rel != odoo->rel[RF_STOCK_WAREHOUSE_ORDERPOINT])
+	{
+		RfRunAs		ra;
+		MemoryContext old;
+
+		if (orderpoints.cxt == NULL)
+			orderpoints.cxt = AllocSetContextCreate(CacheMemoryContext, "retailflow orderpoints",
+													ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(orderpoints.cxt);
+		orderpoints.rel = odoo->rel[RF_STOCK_WAREHOUSE_ORDERPOINT];
+		RfOdooSpiConnect(&ra);
+		if (SPI_execute(psprintf("SELECT DISTINCT op.product_id FROM %s.stock_warehouse_orderpoint op "
+								 "WHERE op.active IS NOT FALSE AND op.product_id IS NOT NULL",
+								 quote_identifier(get_namespace_name(odoo->nsp))), true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "retailflow: could not read the reordering rules");
+		old = MemoryContextSwitchTo(orderpoints.cxt);
+		orderpoints.n = (int) SPI_processed;
+		orderpoints.ids = palloc(sizeof(int32) * Max(SPI_processed, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			orderpoints.ids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+															 &isnull));
+		}
+		MemoryContextSwitchTo(old);
+		RfOdooSpiFinish(&ra);
+		qsort(orderpoints.ids, orderpoints.n, sizeof(int32), int32_cmp);
+		orderpoints.valid = true;
+	}
+	return orderpoints.n > 0 &&
+		bsearch(&product, orderpoints.ids, orderpoints.n, sizeof(int32), int32_cmp) != NULL;
 }
 
 /* The column numbers of rel, found once per relation (0 when missing or of another type). */
@@ -178,31 +385,31 @@ rf_wake_workers_at_commit(PG_FUNCTION_ARGS)
 }
 
 /*
- * Writes one event and its deliveries, as the extension's owner (the caller
- * may not write retailflow's tables); unknown or disabled types are skipped.
+ * Writes one event and its deliveries to the endpoints ids[0..n-1] (from
+ * consumers_of()), as the extension's owner (the caller may not write
+ * retailflow's tables).
  */
 static void
-enqueue(const char *event_type, const char *model, int32 id, const char *data)
+enqueue(const char *event_type, const char *model, int32 id, const char *data, const int32 *ids, int n)
 {
-	Datum		values[4];
+	Datum		values[5];
+	Datum	   *elems = palloc(sizeof(Datum) * n);
 	int			ret;
 	RfRunAs		ra;
 
+	for (int i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(ids[i]);
 	RfOwnSpiConnect(&ra);
 	if (enqueue_plan == NULL)
 	{
-		Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
+		Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4ARRAYOID};
 		SPIPlanPtr	p = SPI_prepare(
 			"WITH ev AS ("
 			" INSERT INTO retailflow.outbox (event_type, model, record_id, data)"
-			" SELECT $1, $2, $3, $4::jsonb"
-			" WHERE EXISTS (SELECT 1 FROM retailflow.event_type t WHERE t.name = $1)"
-			"   AND NOT EXISTS (SELECT 1 FROM retailflow.subscription s WHERE s.event_type = $1 AND NOT s.enabled)"
-			" RETURNING id)"
+			" VALUES ($1, $2, $3, $4::pg_catalog.jsonb) RETURNING id)"
 			" INSERT INTO retailflow.delivery (event_id, endpoint_id, model, record_id)"
-			" SELECT ev.id, e.id, $2, $3 FROM ev, retailflow.endpoint e"
-			" WHERE e.active AND retailflow.filter_match(e.event_filters, $1)",
-			4, types);
+			" SELECT ev.id, e, $2, $3 FROM ev, pg_catalog.unnest($5) e",
+			5, types);
 
 		if (p == NULL)
 			elog(ERROR, "retailflow: could not prepare the outbox insert: %s", SPI_result_code_string(SPI_result));
@@ -213,6 +420,7 @@ enqueue(const char *event_type, const char *model, int32 id, const char *data)
 	values[1] = CStringGetTextDatum(model);
 	values[2] = Int32GetDatum(id);
 	values[3] = CStringGetTextDatum(data);
+	values[4] = PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 	ret = SPI_execute_plan(enqueue_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "retailflow: outbox insert failed: %s", SPI_result_code_string(ret));
@@ -265,8 +473,14 @@ capture_low(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 	double	   *minq;
 	double	   *freeq;
 
+	int32	   *eps = NULL;
+	int			neps;
+
 	if (!OidIsValid(odoo->rel[RF_STOCK_WAREHOUSE_ORDERPOINT]) || product == NULL || location == NULL)
 		return;
+	neps = consumers_of("stock.low", &eps);
+	if (neps == 0 || !product_has_orderpoint(odoo, atoi(product)))
+		return;					/* nobody listens, or no reordering rule: no query */
 	if (schema == NULL || schema[0] == '\0')
 		schema = "public";
 	RfOdooSpiConnect(&ra);
@@ -344,7 +558,7 @@ capture_low(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 				data = RfPayloadCaptureData("stock.quant", atoi(column_text(newtup, desc, "id")), NULL, NULL,
 											newtup, desc, fields, extra);
 			}
-			enqueue("stock.low", "product.product", atoi(product), data);
+			enqueue("stock.low", "product.product", atoi(product), data, eps, neps);
 		}
 	}
 }
@@ -393,10 +607,13 @@ rf_capture_trigger(PG_FUNCTION_ARGS)
 		if (new_state != NULL && (old_state == NULL || strcmp(old_state, new_state) != 0))
 		{
 			char	   *type = psprintf("%s.%s", model, state_suffix(model, new_state));
-			char	   *data = RfPayloadCaptureData(model, atoi(idtext), old_state, new_state,
-													newtup, desc, fields, NULL);
+			int32	   *eps = NULL;
+			int			neps = consumers_of(type, &eps);
 
-			enqueue(type, model, atoi(idtext), data);
+			if (neps > 0)
+				enqueue(type, model, atoi(idtext),
+						RfPayloadCaptureData(model, atoi(idtext), old_state, new_state, newtup, desc, fields, NULL),
+						eps, neps);
 		}
 	}
 	else if (strcmp(kind, "refund") == 0)
@@ -411,10 +628,13 @@ rf_capture_trigger(PG_FUNCTION_ARGS)
 			(old_state == NULL || strcmp(old_state, "posted") != 0) &&
 			move_type && (strcmp(move_type, "out_refund") == 0 || strcmp(move_type, "in_refund") == 0))
 		{
-			char	   *data = RfPayloadCaptureData(model, atoi(idtext), old_state, new_state,
-													newtup, desc, fields, NULL);
+			int32	   *eps = NULL;
+			int			neps = consumers_of("account.move.refund_posted", &eps);
 
-			enqueue("account.move.refund_posted", model, atoi(idtext), data);
+			if (neps > 0)
+				enqueue("account.move.refund_posted", model, atoi(idtext),
+						RfPayloadCaptureData(model, atoi(idtext), old_state, new_state, newtup, desc, fields, NULL),
+						eps, neps);
 		}
 	}
 	else if (strcmp(kind, "low") == 0)

@@ -27,12 +27,14 @@ INSERT INTO retailflow.event_type (name, description) VALUES
   ('retailflow.test',         'A test event sent by retailflow.send_test_event()');
 
 -- Event-type filter match: a pattern's "*" matches any run of characters.
+-- No SET clause, so that it is inlined where it is called; every name is
+-- schema-qualified instead, so the caller's search_path cannot change it.
 CREATE FUNCTION retailflow.filter_match(patterns text[], event_type text)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-RETURN EXISTS (SELECT 1 FROM unnest(patterns) p
-               WHERE event_type LIKE replace(replace(replace(p, '\', '\\'), '_', '\_'), '*', '%'));
+RETURN EXISTS (SELECT 1 FROM pg_catalog.unnest(patterns) p
+               WHERE event_type OPERATOR(pg_catalog.~~)
+                     pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(p, '\', '\\'), '_', '\_'), '*', '%'));
 
 CREATE TABLE retailflow.endpoint (
     id            serial PRIMARY KEY,
@@ -311,6 +313,24 @@ INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, defin
    'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''refund'', ''account.move'')'),
   ('stock_quant', 'retailflow_capture', 'webhooks capture',
    'AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.capture_trigger(''low'', ''stock.quant'')');
+-- stock.low looks only at products with a reordering rule (a per-backend set, refreshed on change)
+-- @since 1.1
+INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, definition) VALUES
+  ('stock_warehouse_orderpoint', 'retailflow_cache_inval', 'webhooks capture',
+   'AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger()');
+
+-- The capture triggers keep, per backend, which event types an active
+-- endpoint receives: a change nobody receives costs no query and writes no
+-- event.  Any change of endpoints, subscriptions or event types refreshes it.
+-- @since 1.1
+CREATE TRIGGER retailflow_cache_inval AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON retailflow.endpoint
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
+-- @since 1.1
+CREATE TRIGGER retailflow_cache_inval AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON retailflow.subscription
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
+-- @since 1.1
+CREATE TRIGGER retailflow_cache_inval AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON retailflow.event_type
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.cache_invalidate_trigger();
 
 REVOKE ALL ON TABLE retailflow.endpoint FROM PUBLIC;
 REVOKE ALL ON TABLE retailflow.delivery FROM PUBLIC;
