@@ -598,6 +598,24 @@ def flow_approvals():
          lambda ids: cl["stock.quant"].browse(ids).with_context(inventory_mode=True).action_apply_inventory(),
          lambda ids: quant_state(ids, [7]))
 
+    # 2b. the same in one transaction (one request): count and apply flushed together, as the wizard, Odoo's
+    # own tests, imports and RPC scripts do
+    notes = []
+    mark("quant_create_apply", "attempt")
+
+    def create_apply():
+        q = cl["stock.quant"].with_context(inventory_mode=True).create(
+            {"product_id": P["RF Bag"], "location_id": wh2.lot_stock_id.id, "inventory_quantity": 3})
+        q.action_apply_inventory()
+        return q.id
+    qid, err = run(cl, create_apply)
+    notes.append("create(inventory_quantity=3) + action_apply_inventory() in one transaction: %s" % (
+        describe(err) if err else "WENT THROUGH, quant %d now holds %s" % (qid, env["stock.quant"].browse(qid).quantity)))
+    mark("quant_create_apply", "done")
+    check(pg_error(err) is not None and pg_error(err).pgcode == "55000",
+          "flows d: stock.quant create(inventory_quantity=3) + action_apply_inventory() in one transaction is refused "
+          "(55000)", notes)
+
     # 3. write inventory_quantity on an existing quant, then apply
     pen = quant_of(P["RF Pen"], wh1.lot_stock_id)
     pen_target = pen.quantity - 5
