@@ -114,3 +114,27 @@ rf_prove() {
       RF_SRC="$run/src" RF_ROOT="${ROOT:-}" RF_SHARED_ODOO="$RF_SHARED_ODOO" "$@" \
       prove -v -I "$PGXS_DIR/test/perl" -I test/t "test/t/$n.pl") > "$run/tap-$n.log" 2>&1
 }
+
+# Debian packages Odoo 17/18 runs on (../shared/odoo/README-odoo-runtime.md);
+# chromium and python3-websocket (browser tours only) are left out.
+RF_ODOO_PKGS="python3-babel python3-dateutil python3-decorator python3-docutils python3-freezegun
+  python3-geoip2 python3-gevent python3-greenlet python3-idna python3-jinja2 python3-libsass python3-lxml
+  python3-markupsafe python3-num2words python3-ofxparse python3-passlib python3-pil python3-polib
+  python3-psutil python3-psycopg2 python3-pydot python3-pypdf2 python3-qrcode python3-reportlab
+  python3-requests python3-rjsmin python3-stdnum python3-tz python3-urllib3 python3-vobject
+  python3-werkzeug python3-xlrd python3-xlsxwriter python3-zeep"
+
+# rf_odoo_source ROOT: prints the Odoo tree the Odoo tier runs: $ODOO_SRC (a
+# user's own Odoo 17/18 checkout) or else ROOT/../shared/odoo/odoo17-src.tar.gz.
+# Returns 1 with the reason on stdout when there is neither.
+rf_odoo_source() {
+  local root=$1 tarball="$1/../shared/odoo/odoo17-src.tar.gz"
+  if [ -n "${ODOO_SRC:-}" ]; then
+    echo "$ODOO_SRC"
+  elif [ -f "$tarball" ]; then
+    echo "$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")"
+  else
+    echo "ODOO_SRC is not set and $(cd "$root/.." && pwd)/shared/odoo/odoo17-src.tar.gz does not exist"
+    return 1
+  fi
+}
