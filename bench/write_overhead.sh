@@ -301,7 +301,7 @@ SQL
   declare -A L=() C=()
   only() {   # only TABLE:TRIGGER...: disables every other retailflow trigger, as odoo (the tables' owner)
     local keep=" $* " t args=()
-    for t in $("${Q[@]}" -c "SELECT tgrelid::regclass || ':' || tgname FROM pg_trigger WHERE tgname LIKE 'retailflow\\_%' AND NOT tgisinternal"); do
+    for t in $("${Q[@]}" -c "SELECT tgrelid::regclass || ':' || tgname FROM pg_trigger WHERE tgname LIKE 'retailflow\\_%' AND NOT tgisinternal AND tgrelid::regclass::text NOT LIKE 'retailflow.%'"); do
       case "$keep" in *" $t "*) ;; *) args+=(-c "ALTER TABLE ${t%%:*} DISABLE TRIGGER ${t#*:}");; esac
     done
     [ ${#args[@]} -eq 0 ] && return 0
