@@ -309,6 +309,23 @@ SELECT count(*) AS lines_to_confirm FROM sale_order_line WHERE order_id = :so_b;
 UPDATE sale_order SET state = 'sale' WHERE id = :so_b;
 UPDATE sale_order_line SET state = 'sale' WHERE order_id = :so_b;
 SELECT state FROM sale_order WHERE id = :so_b;
+-- an approval covers the amount it was requested for: the order grown after the approval
+-- is refused, naming both amounts; a new request supersedes the old approval
+SELECT t_so(4, 36, ARRAY[[1, 50, 25.88, 0]]) AS so_grow \gset
+SELECT count(*) FROM retailflow.request_approvals('sale.order', :so_grow, 4);
+SELECT a.state FROM retailflow.approval_request r, LATERAL retailflow.approve(r.id, 3) a
+WHERE r.record_id = :so_grow AND r.document_type = 'sale.order';
+UPDATE sale_order_line SET product_uom_qty = 150, price_subtotal = 3882 WHERE order_id = :so_grow;
+UPDATE sale_order SET amount_untaxed = 3882, amount_total = 3882 WHERE id = :so_grow;
+SELECT rule_id IS NOT NULL AS rule, request_state FROM retailflow.missing_approvals('sale.order', :so_grow);
+SELECT rft.err(format($$UPDATE sale_order SET state = 'sale' WHERE id = %s$$, :so_grow));
+SELECT count(*) AS requested FROM retailflow.request_approvals('sale.order', :so_grow, 4);
+SELECT state, amount, consumed_at IS NOT NULL AS superseded FROM retailflow.approval_request
+WHERE document_type = 'sale.order' AND record_id = :so_grow ORDER BY id;
+SELECT a.state FROM retailflow.approval_request r, LATERAL retailflow.approve(r.id, 3) a
+WHERE r.record_id = :so_grow AND r.document_type = 'sale.order' AND r.state = 'pending';
+UPDATE sale_order SET state = 'sale' WHERE id = :so_grow;
+SELECT state FROM sale_order WHERE id = :so_grow;
 -- a rejected level blocks
 SELECT rft.err(format($$UPDATE sale_order SET state = 'sale' WHERE id = %s$$, :so_sod));
 -- re-saving a confirmed order does not re-check (the state does not change)

@@ -28,6 +28,8 @@ ALTER TABLE retailflow.approval_request ADD COLUMN consumed_at timestamptz;
 DROP INDEX retailflow.approval_request_live_idx;
 CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (document_type, record_id, rule_id)
     WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL;
+-- an approval covers the document's amount when it was requested, no more
+ALTER TABLE retailflow.approval_request ADD COLUMN amount numeric;
 
 -- >>> every function and view of 1.1, replaced in install order
 
@@ -1175,6 +1177,17 @@ AS $$
     SELECT coalesce(explicit, nullif(nullif(current_setting('retailflow.odoo_user_id', true), ''), '0')::integer, fallback)
 $$;
 
+CREATE OR REPLACE FUNCTION retailflow.approval_document_amount(document_type text, record_id integer)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'rf_approval_document_amount'
+LANGUAGE C STABLE;
+
+CREATE OR REPLACE FUNCTION retailflow.approval_covers(approved numeric, amount_now double precision)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN approved IS NULL OR amount_now IS NULL
+       OR pg_catalog.round(amount_now::numeric, 2) OPERATOR(pg_catalog.<=) approved;
+
 CREATE OR REPLACE FUNCTION retailflow.request_approvals(document_type text, record_id integer, requested_by integer DEFAULT NULL)
 RETURNS SETOF retailflow.approval_request
 LANGUAGE plpgsql
@@ -1186,12 +1199,25 @@ DECLARE
     m record;
     r retailflow.approval_request;
     uid integer := retailflow.acting_user(requested_by);
+    amt numeric := round(retailflow.approval_document_amount(request_approvals.document_type,
+                                                             request_approvals.record_id)::numeric, 2);
 BEGIN
     FOR m IN SELECT * FROM retailflow.required_approvals(request_approvals.document_type, request_approvals.record_id) LOOP
+        -- an approval granted for less than the document's amount now is superseded by a new request
+        FOR r IN UPDATE retailflow.approval_request q SET consumed_at = now()
+                  WHERE q.document_type = request_approvals.document_type AND q.record_id = request_approvals.record_id
+                    AND q.rule_id = m.rule_id AND q.state = 'approved' AND q.consumed_at IS NULL
+                    AND NOT retailflow.approval_covers(q.amount, amt)
+                 RETURNING q.*
+        LOOP
+            PERFORM retailflow.audit('approval.superseded', 'retailflow.approval_request', r.id, NULL,
+                                     jsonb_build_object('approved_amount', r.amount, 'amount', amt), uid);
+        END LOOP;
+        r := NULL;
         INSERT INTO retailflow.approval_request (document_type, record_id, rule_id, level, group_id, reason,
-                                                 requested_by, due_at)
+                                                 requested_by, due_at, amount)
         VALUES (request_approvals.document_type, request_approvals.record_id, m.rule_id, m.level, m.group_id,
-                m.reason, uid, now() + m.sla)
+                m.reason, uid, now() + m.sla, amt)
         ON CONFLICT (document_type, record_id, rule_id)
             WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL DO NOTHING
         RETURNING * INTO r;
@@ -1219,11 +1245,11 @@ DECLARE
     n integer := 0;
 BEGIN
     FOR m IN SELECT * FROM jsonb_to_recordset(matched) AS j(rule_id integer, level integer, group_id integer,
-                                                            sla text, reason text) LOOP
+                                                            sla text, reason text, amount numeric) LOOP
         INSERT INTO retailflow.approval_request (document_type, record_id, rule_id, level, group_id, reason,
-                                                 requested_by, due_at)
+                                                 requested_by, due_at, amount)
         VALUES (request_matched.document_type, request_matched.record_id, m.rule_id, m.level, m.group_id,
-                m.reason, requested_by, now() + m.sla::interval)
+                m.reason, requested_by, now() + m.sla::interval, m.amount)
         ON CONFLICT (document_type, record_id, rule_id)
             WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL DO NOTHING
         RETURNING * INTO r;
@@ -1375,7 +1401,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT m.rule_id, m.level, m.group_id, m.reason, q.id, q.state
       FROM retailflow.required_approvals(document_type, record_id) m
-      LEFT JOIN LATERAL (SELECT r.id, r.state FROM retailflow.approval_request r
+      CROSS JOIN (SELECT retailflow.approval_document_amount(document_type, record_id) AS now_amount) a
+      LEFT JOIN LATERAL (SELECT r.id, CASE WHEN r.state = 'approved' AND NOT retailflow.approval_covers(r.amount, a.now_amount)
+                                           THEN 'approved for less' ELSE r.state END AS state
+                           FROM retailflow.approval_request r
                           WHERE r.document_type = missing_approvals.document_type
                             AND r.record_id = missing_approvals.record_id AND r.rule_id = m.rule_id
                             AND r.consumed_at IS NULL
@@ -1421,26 +1450,35 @@ BEGIN
                              CASE WHEN m.doc <> tdoc THEN m.doc || ' ' || m.rid || ' ' ELSE '' END,
                              m.level, m.reason, m.group_id,
                              coalesce((SELECT 'request ' || r.id || ' ' ||
-                                              CASE WHEN r.consumed_at IS NOT NULL THEN 'used by an earlier count'
+                                              CASE WHEN r.consumed_at IS NOT NULL AND tdoc = 'stock.quant'
+                                                   THEN 'used by an earlier count'
+                                                   WHEN r.consumed_at IS NOT NULL THEN 'superseded'
+                                                   WHEN r.state = 'approved' AND NOT retailflow.approval_covers(r.amount, m.amount_now)
+                                                   THEN format('approved for %s, now %s', to_char(r.amount, 'FM999,999,999,990.00'),
+                                                               to_char(m.amount_now, 'FM999,999,999,990.00'))
                                                    ELSE r.state END
                                          FROM retailflow.approval_request r
                                         WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
                                         ORDER BY r.id DESC LIMIT 1), 'not requested')),
                       '; ' ORDER BY m.doc <> tdoc, m.rid, m.level, m.sequence, m.rule_id)
       INTO missing
-      FROM (SELECT tdoc AS doc, rec_id AS rid, a.* FROM retailflow.required_approvals(tdoc, rec_id) a
+      FROM (SELECT tdoc AS doc, rec_id AS rid, a.*, retailflow.approval_document_amount(tdoc, rec_id) AS amount_now
+              FROM retailflow.required_approvals(tdoc, rec_id) a
             WHERE matched IS NULL
             UNION ALL
-            SELECT tdoc, rec_id, j.rule_id, r.name, j.level, j.sequence, j.group_id, j.sla::interval, j.reason
+            SELECT tdoc, rec_id, j.rule_id, r.name, j.level, j.sequence, j.group_id, j.sla::interval, j.reason,
+                   j.amount::double precision
               FROM jsonb_to_recordset(matched) AS j(rule_id integer, level integer, sequence integer, group_id integer,
-                                                    sla text, reason text)
+                                                    sla text, reason text, amount numeric)
               JOIN retailflow.approval_rule r ON r.id = j.rule_id
             UNION ALL
-            SELECT 'sale.order.line', lid, a.* FROM unnest(line_ids) lid,
+            SELECT 'sale.order.line', lid, a.*, retailflow.approval_document_amount('sale.order.line', lid)
+              FROM unnest(line_ids) lid,
                    LATERAL retailflow.required_approvals('sale.order.line', lid) a) m
      WHERE NOT EXISTS (SELECT 1 FROM retailflow.approval_request r
                         WHERE r.document_type = m.doc AND r.record_id = m.rid AND r.rule_id = m.rule_id
-                          AND r.state = 'approved' AND r.consumed_at IS NULL);
+                          AND r.state = 'approved' AND r.consumed_at IS NULL
+                          AND retailflow.approval_covers(r.amount, m.amount_now));
     IF missing IS NULL THEN
         RETURN;
     END IF;
@@ -3194,7 +3232,13 @@ COMMENT ON FUNCTION retailflow.approval_active_rules(text) IS
 COMMENT ON TABLE retailflow.approval_request IS
   'Approvals documents need: pending, approved, rejected, escalated or cancelled';
 COMMENT ON COLUMN retailflow.approval_request.consumed_at IS
-  'When an inventory adjustment used this approval (stock.quant); a used approval does not approve the next count';
+  'When an inventory adjustment used this approval (stock.quant), or a request for a larger amount superseded it; it approves nothing after that';
+COMMENT ON COLUMN retailflow.approval_request.amount IS
+  'The document''s amount (company currency) when the approval was requested: the approval does not cover a larger amount';
+COMMENT ON FUNCTION retailflow.approval_document_amount(text, integer) IS
+  'The amount approval rules compare for a document (company currency); NULL when its type has none';
+COMMENT ON FUNCTION retailflow.approval_covers(numeric, double precision) IS
+  'Internal: whether an approval granted for an amount covers the document''s amount now';
 COMMENT ON FUNCTION retailflow.request_approvals(text, integer, integer) IS
   'Creates a pending approval request for every rule the document matches that has none yet';
 COMMENT ON FUNCTION retailflow.request_matched(text, integer, integer, jsonb) IS

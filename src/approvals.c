@@ -69,6 +69,7 @@ PG_FUNCTION_INFO_V1(rf_required_approvals);
 PG_FUNCTION_INFO_V1(rf_required_approvals_facts);
 PG_FUNCTION_INFO_V1(rf_approval_active_rules);
 PG_FUNCTION_INFO_V1(rf_approval_enforce);
+PG_FUNCTION_INFO_V1(rf_approval_document_amount);
 
 /* Document types rules apply to. */
 typedef enum ApDoc
@@ -1388,6 +1389,30 @@ rf_required_approvals(PG_FUNCTION_ARGS)
 }
 
 /*
+ * retailflow.approval_document_amount(document_type, record_id): the amount
+ * the rules compare (company currency), NULL when the type has none or the
+ * record does not exist.  A request records it: its approval covers that
+ * amount and no more.
+ */
+Datum
+rf_approval_document_amount(PG_FUNCTION_ARGS)
+{
+	ApDoc		d;
+	const RfOdoo *o;
+	ApFacts		f;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	d = ap_doc_from_text(PG_GETARG_TEXT_PP(0));
+	o = RfOdooRequire(ap_doc_tables(d));
+	ap_ensure_rules(o);
+	memset(&f, 0, sizeof(f));
+	if (!ap_read_facts(o, d, PG_GETARG_INT32(1), &f) || !f.has_amount)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(f.amount);
+}
+
+/*
  * retailflow.required_approvals(document_type, facts jsonb): what-if
  * evaluation.  Keys: company_id, amount, discount, margin, risk_score
  * (numbers), product_category_ids and partner_category_ids (arrays of ids).
@@ -1597,7 +1622,7 @@ ap_transition(ApDoc d, const ApTrigCols *c, HeapTuple oldtup, HeapTuple newtup, 
 		(oldtup == NULL || !ap_attr_is(oldtup, td, c->state, target));
 }
 
-static bool ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched);
+static bool ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched, const ApFacts *f);
 
 /* Appends a JSON string literal. */
 static void
@@ -1700,8 +1725,8 @@ ap_enforce_inventory(TriggerData *trig, const ApTrigCols *cols, Datum result)
 		if (!ap_match(r, &f, AP_STOCK_QUANT, &reason))
 			continue;
 		matched[nmatched++] = r->id;
-		appendStringInfo(&rules, "%s{\"rule_id\": %d, \"level\": %d, \"sequence\": %d, \"group_id\": %d, \"sla\": %s, \"reason\": ",
-						 nmatched > 1 ? ", " : "", r->id, r->level, r->sequence, r->group_id,
+		appendStringInfo(&rules, "%s{\"rule_id\": %d, \"level\": %d, \"sequence\": %d, \"group_id\": %d, \"amount\": %.2f, \"sla\": %s, \"reason\": ",
+						 nmatched > 1 ? ", " : "", r->id, r->level, r->sequence, r->group_id, f.amount,
 						 r->has_sla ? psprintf("\"%s\"", DatumGetCString(DirectFunctionCall1(interval_out,
 																						  IntervalPGetDatum((Interval *) &r->sla)))) : "null");
 		ap_json_str(&rules, reason.data);
@@ -1713,7 +1738,7 @@ ap_enforce_inventory(TriggerData *trig, const ApTrigCols *cols, Datum result)
 
 	RfOwnSpiConnect(&ra);
 	for (int q = 0; q < nquants; q++)
-		if (ap_all_approved(AP_STOCK_QUANT, quants[q], matched, nmatched))
+		if (ap_all_approved(AP_STOCK_QUANT, quants[q], matched, nmatched, &f))
 		{
 			/* the counted quant's approvals are granted: this count uses them */
 			Datum		args[5];
@@ -1774,25 +1799,32 @@ ap_trigger_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * True if every rule in matched[] has an approved request for the document.
+ * True if every rule in matched[] has a usable approved request for the
+ * document: not used by an earlier count, and granted for at least the
+ * document's amount now (f; an approval of 3.45 does not cover 3,453.45).
  * Locks the document's requests FOR SHARE first, as the SQL path does, so a
  * decision in flight is waited for and then read as committed.
  */
 static bool
-ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched)
+ap_all_approved(ApDoc d, int32 record_id, const int32 *matched, int nmatched, const ApFacts *f)
 {
-	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		args[2];
+	Oid			types[3] = {TEXTOID, INT4OID, FLOAT8OID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
 
 	args[0] = CStringGetTextDatum(ap_doc_names[d]);
 	args[1] = Int32GetDatum(record_id);
+	args[2] = Float8GetDatum(f && f->has_amount ? f->amount : 0);
+	if (!(f && f->has_amount))
+		nulls[2] = 'n';
 	if (SPI_execute_plan(ap_trigger_plan(&ap_requests_plan,
 										 "SELECT r.rule_id, r.state OPERATOR(pg_catalog.=) 'approved' AND r.consumed_at IS NULL "
+										 "AND retailflow.approval_covers(r.amount, $3) "
 										 "FROM retailflow.approval_request r "
 										 "WHERE r.document_type OPERATOR(pg_catalog.=) $1 "
 										 "AND r.record_id OPERATOR(pg_catalog.=) $2 FOR SHARE",
-										 2, types),
-						 args, NULL, false, 0) != SPI_OK_SELECT)
+										 3, types),
+						 args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "retailflow: could not read the approval requests");
 	for (int i = 0; i < nmatched; i++)
 	{
@@ -1842,6 +1874,7 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 	int32	   *matched;
 	int			nmatched = 0;
 	RfRunAs		ra;
+	ApFacts		f;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)))
@@ -1880,11 +1913,9 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	matched = palloc(sizeof(int32) * Max(ap.nrules[d], 1));
+	memset(&f, 0, sizeof(f));
 	if (ap.nrules[d] > 0)
 	{
-		ApFacts		f;
-
-		memset(&f, 0, sizeof(f));
 		if (ap_read_facts(o, d, record_id, &f) && f.applicable)
 			for (int i = 0; i < ap.nrules[d]; i++)
 				if (ap_match(&ap.rules[d][i], &f, d, NULL))
@@ -1895,7 +1926,7 @@ rf_approval_enforce(PG_FUNCTION_ARGS)
 	if (nmatched > 0 || check_lines)
 	{
 		RfOwnSpiConnect(&ra);
-		if (check_lines || !ap_all_approved(d, record_id, matched, nmatched))
+		if (check_lines || !ap_all_approved(d, record_id, matched, nmatched, &f))
 		{
 			Oid			types[4] = {TEXTOID, INT4OID, INT4OID, TEXTOID};
 			Datum		args[4];

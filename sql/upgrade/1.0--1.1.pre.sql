@@ -23,3 +23,5 @@ ALTER TABLE retailflow.approval_request ADD COLUMN consumed_at timestamptz;
 DROP INDEX retailflow.approval_request_live_idx;
 CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (document_type, record_id, rule_id)
     WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL;
+-- an approval covers the document's amount when it was requested, no more
+ALTER TABLE retailflow.approval_request ADD COLUMN amount numeric;

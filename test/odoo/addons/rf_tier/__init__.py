@@ -1,0 +1,52 @@
+"""retailflow's Odoo tier: judge each test's transaction as COMMIT would.
+
+Odoo's TransactionCase runs every test inside a savepoint that is rolled
+back, so nothing a test does is ever committed, and retailflow's commit-time
+conflict judgment (a deferred constraint trigger) would never run.  This
+server-wide module adds a cleanup to every TransactionCase test that runs
+just before the savepoint is rolled back: SET CONSTRAINTS ALL IMMEDIATE fires
+the deferred triggers on what the test wrote, exactly as COMMIT would; in
+block mode a broken invariant becomes the test's error.  It changes nothing
+else (it does not flush: what the test left unflushed would be flushed by
+Odoo before a commit, but flushing here could raise errors a rolled-back
+test never meets).
+"""
+import atexit
+import logging
+
+import psycopg2
+
+from odoo.tests import common
+
+_logger = logging.getLogger(__name__)
+_judged = {'tests': 0, 'skipped': 0}
+
+_orig_setup = common.TransactionCase.setUp
+
+
+def _judge(case):
+    """Fires the deferred constraint triggers of the test's transaction."""
+    try:
+        case.cr.execute('SET CONSTRAINTS ALL IMMEDIATE')
+        case.cr.execute('SET CONSTRAINTS ALL DEFERRED')
+        _judged['tests'] += 1
+    except psycopg2.errors.InFailedSqlTransaction:
+        _judged['skipped'] += 1   # the test itself already failed the transaction
+
+
+def _setup(self):
+    _orig_setup(self)
+    # registered last, so it runs first: before ROLLBACK TO SAVEPOINT
+    self.addCleanup(_judge, self)
+
+
+common.TransactionCase.setUp = _setup
+
+
+@atexit.register
+def _report():
+    import sys
+    print('rf_tier: judged %d test transactions at their end as COMMIT would (%d skipped: transaction already failed)'
+          % (_judged['tests'], _judged['skipped']), file=sys.stderr, flush=True)
+    _logger.info('rf_tier: judged %d test transactions at their end as COMMIT would (%d skipped: transaction already failed)',
+                 _judged['tests'], _judged['skipped'])
