@@ -7,7 +7,8 @@
  *	  and send them through http_transport.c, record results in one
  *	  transaction per batch (success, retry with backoff and jitter,
  *	  Retry-After, 410 disables the endpoint, dead letter), the circuit
- *	  breaker per endpoint, the host allowlist and batched retention.
+ *	  breaker per endpoint (the egress policy is egress.c's, applied by
+ *	  http_transport.c at connect time) and batched retention.
  */
 #include "postgres.h"
 
@@ -73,7 +74,6 @@ static int	rf_circuit_open_seconds = 30;
 static int	rf_retention = 604800;
 static int	rf_scheduler_tick_ms = 5000;
 static int	rf_poll_ms = 1000;
-static char *rf_allowed_hosts = NULL;
 
 static int	my_index = -1;
 static MemoryContext loop_cxt = NULL;	/* reset every loop iteration */
@@ -183,9 +183,6 @@ WebhookWorkerInit(void)
 							NULL, &rf_retention, 604800, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_poll_interval", "Longest sleep of an idle worker (wake-ups come at commit).",
 							NULL, &rf_poll_ms, 1000, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomStringVariable("retailflow.webhook_allowed_hosts",
-							   "Comma-separated hosts webhooks may be sent to (\".example.com\" allows subdomains); empty allows every host.",
-							   NULL, &rf_allowed_hosts, "", PGC_SUSET, 0, NULL, NULL, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -216,42 +213,6 @@ worker_detach_shmem(int code, Datum arg)
 	if (shared && my_index >= 0)
 		shared->procno[my_index] = -1;
 	RfHttpShutdown();
-}
-
-/* Is host of url in the allowlist (empty list allows all)? */
-static bool
-host_allowed(const char *url)
-{
-	const char *p = strstr(url, "://");
-	char		host[256];
-	int			n = 0;
-	char	   *list;
-	char	   *tok;
-	char	   *save;
-	bool		ok = false;
-
-	if (rf_allowed_hosts == NULL || rf_allowed_hosts[0] == '\0')
-		return true;
-	if (p == NULL)
-		return false;
-	p += 3;
-	while (*p && *p != ':' && *p != '/' && *p != '?' && n < (int) sizeof(host) - 1)
-		host[n++] = pg_tolower((unsigned char) *p++);
-	host[n] = '\0';
-	list = pstrdup(rf_allowed_hosts);
-	for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
-	{
-		int			tl = strlen(tok);
-
-		if (pg_strcasecmp(tok, host) == 0 ||
-			(tok[0] == '.' && n > tl && pg_strcasecmp(host + n - tl, tok) == 0))
-		{
-			ok = true;
-			break;
-		}
-	}
-	pfree(list);
-	return ok;
 }
 
 /* Starts a worker transaction with SPI and a snapshot. */
@@ -432,14 +393,17 @@ claim_and_submit(int want, Refused *refused, int *nrefused, int64 *scan_from)
 			*scan_from = id + 1;
 		body = RfPayloadBody(col(r, 5), col(r, 9), col(r, 6), record ? atoi(record) : 0,
 							 record == NULL, col(r, 8), &bodylen, &err);
-		if (body == NULL || !host_allowed(url))
+		if (body != NULL && strlen(url) > RF_URL_MAX)
+			err = "url longer than 2048 characters";
+		else if (body != NULL && !RfEgressHostAllowed(url))
+			err = "host not in retailflow.webhook_allowed_hosts";
+		if (body == NULL || err != NULL)
 		{
 			if (body)
 				free(body);
 			refused[*nrefused].id = id;
 			refused[*nrefused].endpoint_id = endpoint_id;
-			strlcpy(refused[*nrefused].error, err ? err : "host not in retailflow.webhook_allowed_hosts",
-					sizeof(refused[*nrefused].error));
+			strlcpy(refused[*nrefused].error, err, sizeof(refused[*nrefused].error));
 			(*nrefused)++;
 			continue;
 		}
@@ -552,7 +516,7 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 			ok = (st >= 200 && st < 300);
 			if (ok)
 				o = "delivered";
-			else if (st == 410)
+			else if (st == 410 || r->denied)
 				o = "dead";
 			else if (r->attempts >= rf_max_attempts || now_epoch - r->created_epoch > rf_max_age)
 				o = "dead";
@@ -560,6 +524,13 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 				o = "pending";
 			if (!ok)
 				err = st ? psprintf("HTTP %ld", st) : pstrdup(r->error);
+			/* what the endpoint's manager reads says less than the server log */
+			if (r->denied)
+				ereport(LOG,
+						(errmsg("retailflow: delivery " INT64_FORMAT " to endpoint %d denied by policy", r->delivery_id, eid),
+						 errdetail("The address %s is in retailflow.webhook_denied_networks; nothing was sent to it.", r->detail)));
+			else if (!ok && st == 0)
+				elog(DEBUG1, "retailflow: delivery " INT64_FORMAT " to endpoint %d failed: %s", r->delivery_id, eid, r->detail);
 			latency[i] = Float8GetDatum(ok ? (r->done_epoch - r->created_epoch) * 1000.0 : 0);
 			done_at[i] = Float8GetDatum(r->done_epoch);
 			if (!ok && (st == 429 || st == 503) && r->retry_after >= 0)
