@@ -95,6 +95,29 @@ SELECT rft.err($$SELECT retailflow.emit('no.such.type', 'x', 1, '{}')$$);
 SELECT rft.err($$SELECT retailflow.emit(NULL, 'x', 1, '{}')$$);
 SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '[1, 2]')$$);
 SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, jsonb_build_object('blob', repeat('x', 17000)))$$);
+-- data a webhook could not carry is refused at emit(), not dead-lettered later
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '"text"')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '42')$$);
+SELECT d AS data, rft.err(format('SELECT retailflow.emit(%L, %L, 1, %L)', 'retailflow.test', 'x', d))
+FROM unnest(ARRAY['{"a": 1e400}', '{"a": -1e400}', '{"a": 1e-400}', '{"a": 1e-310}', '{"lines": [{"qty": 1}, {"qty": 9223372036854775808}]}',
+                  '{"a": -9223372036854775809}', '{"a": 123456789012345678901234567890}', '{"a": 1e20}']) d;
+-- numbers at the limits are accepted
+SELECT retailflow.emit('retailflow.test', 'x', 1,
+  '{"max": 9223372036854775807, "min": -9223372036854775808, "big": 123456789012345678901234567890.5, "small": 2.2250738585072014e-308,
+    "wide": 12345678901234567890.5, "zero": 0.000, "amount": 1250.00}') > 0 AS limits_accepted;
+-- nesting: 32 levels are accepted, 33 (or 5,000) are not
+SELECT retailflow.emit('retailflow.test', 'x', 1, (repeat('{"a": ', 32) || '1' || repeat('}', 32))::jsonb) > 0 AS depth_32;
+SELECT rft.err(format('SELECT retailflow.emit(%L, %L, 1, %L)', 'retailflow.test', 'x', repeat('{"a": ', 33) || '1' || repeat('}', 33)));
+SELECT rft.err(format('SELECT retailflow.emit(%L, %L, 1, %L)', 'retailflow.test', 'x', '{"l": ' || repeat('[', 4999) || repeat(']', 4999) || '}'));
+-- names: type and model up to 128 bytes, the model non-empty without control characters
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', repeat('m', 1000000), 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit(repeat('t', 129), 'x', 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', '', 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', E'sale.order\n', 1, '{}')$$);
+SELECT retailflow.emit('retailflow.test', repeat('m', 128), 1, '{}') > 0 AS model_128;
+SELECT rft.err($$SELECT retailflow.validate_event_data('[1]')$$);
+-- nothing of the refused calls was written
+SELECT count(*) AS test_events FROM retailflow.outbox WHERE event_type = 'retailflow.test';
 -- bad endpoints
 \c - rf_admin
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'ftp://example.com/x', retailflow.generate_secret())$$);

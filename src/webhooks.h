@@ -15,6 +15,7 @@
 
 #define RF_PAYLOAD_MAX_STRING 1024
 #define RF_PAYLOAD_MAX_BODY 20480
+#define RF_PAYLOAD_MAX_DEPTH 32
 #define RF_MAX_WORKERS 16
 
 /* payload.c */
