@@ -471,7 +471,57 @@ backoff_ms(int attempts)
 	return d * (0.5 + 0.5 * ((double) random() / 2147483647.0));
 }
 
-/* Records finished requests and refusals in one transaction (deliveries and endpoint health). */
+/* What one batch of results means for one endpoint (its health row). */
+typedef struct EndpointOutcome
+{
+	int			id;
+	int			succ;
+	int			fail;
+	int			status;			/* last failing HTTP status */
+	bool		gone;			/* a 410: disable the endpoint */
+	char	   *err;			/* last error */
+} EndpointOutcome;
+
+/* qsort comparator: endpoint outcomes by endpoint id. */
+static int
+endpoint_outcome_cmp(const void *a, const void *b)
+{
+	int			x = ((const EndpointOutcome *) a)->id;
+	int			y = ((const EndpointOutcome *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+static SPIPlanPtr lock_plan = NULL;
+
+/*
+ * Takes the row locks result recording needs in one fixed order, so that two
+ * workers recording at once never deadlock: the endpoints (KEY SHARE, what
+ * the health rows' foreign key takes; an administrator deleting one waits or
+ * goes first), then the deliveries, each by id.  The health upserts that
+ * follow go by endpoint id too.
+ */
+static void
+lock_in_order(Datum delivery_ids, Datum endpoint_ids)
+{
+	static const char *sql =
+		"SELECT (SELECT count(*) FROM (SELECT 1 FROM retailflow.endpoint e WHERE e.id = ANY($2)"
+		"                             ORDER BY e.id FOR KEY SHARE OF e) x),"
+		"       (SELECT count(*) FROM (SELECT 1 FROM retailflow.delivery d WHERE d.id = ANY($1)"
+		"                             ORDER BY d.id FOR UPDATE OF d) y)";
+	Oid			t[2] = {INT8ARRAYOID, INT4ARRAYOID};
+	Datum		v[2] = {delivery_ids, endpoint_ids};
+	int			ret;
+
+	ret = SPI_execute_plan(saved_plan(&lock_plan, sql, 2, t), v, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "retailflow: locking for the results failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * Records finished requests and refusals in one transaction (deliveries and
+ * endpoint health), taking its locks in a fixed order (lock_in_order()).
+ */
 static void
 record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 {
@@ -485,12 +535,8 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 	Datum	   *latency = palloc(sizeof(Datum) * n);
 	Datum	   *done_at = palloc(sizeof(Datum) * n);
 	int			neps = 0;
-	int		   *ep = palloc(sizeof(int) * n);
-	int		   *ep_succ = palloc0(sizeof(int) * n);
-	int		   *ep_fail = palloc0(sizeof(int) * n);
-	int		   *ep_status = palloc0(sizeof(int) * n);
-	bool	   *ep_gone = palloc0(sizeof(bool) * n);
-	char	  **ep_err = palloc0(sizeof(char *) * n);
+	EndpointOutcome *eps = palloc0(sizeof(EndpointOutcome) * n);
+	Datum	   *ep_ids;
 	int			i,
 				k;
 	double		now_epoch = ((double) GetCurrentTimestamp()) / 1000000.0 +
@@ -555,23 +601,28 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 		errnull[i] = (err == NULL);
 		errs[i] = err ? CStringGetTextDatum(err) : (Datum) 0;
 		for (k = 0; k < neps; k++)
-			if (ep[k] == eid)
+			if (eps[k].id == eid)
 				break;
 		if (k == neps)
-			ep[neps++] = eid;
+			eps[neps++].id = eid;
 		if (ok)
-			ep_succ[k]++;
+			eps[k].succ++;
 		else if (i < nres)
 		{
-			ep_fail[k]++;
-			ep_status[k] = (int) st;
-			ep_err[k] = err;
+			eps[k].fail++;
+			eps[k].status = (int) st;
+			eps[k].err = err;
 			if (st == 410)
-				ep_gone[k] = true;
+				eps[k].gone = true;
 		}
 		else
-			ep_err[k] = err;
+			eps[k].err = err;
 	}
+	/* fixed lock order: endpoints and their health rows by endpoint id, deliveries by id */
+	qsort(eps, neps, sizeof(EndpointOutcome), endpoint_outcome_cmp);
+	ep_ids = palloc(sizeof(Datum) * Max(neps, 1));
+	for (k = 0; k < neps; k++)
+		ep_ids[k] = Int32GetDatum(eps[k].id);
 
 	begin_tx("retailflow: record webhook results");
 	if (extension_present())
@@ -592,6 +643,7 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 
 		dims[0] = n;
 		v[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		lock_in_order(v[0], PointerGetDatum(construct_array(ep_ids, neps, INT4OID, 4, true, TYPALIGN_INT)));
 		v[1] = PointerGetDatum(construct_array(status, n, INT4OID, 4, true, TYPALIGN_INT));
 		v[2] = PointerGetDatum(construct_md_array(errs, errnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 		v[3] = PointerGetDatum(construct_array(outcome, n, TEXTOID, -1, false, TYPALIGN_INT));
@@ -625,21 +677,21 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 			Datum		hv[7];
 			char		hn[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-			hv[0] = Int32GetDatum(ep[k]);
-			hv[1] = Int32GetDatum(ep_succ[k]);
-			hv[2] = Int32GetDatum(ep_fail[k]);
-			hv[3] = Int32GetDatum(ep_status[k]);
-			if (ep_err[k] && ep_succ[k] == 0)
-				hv[4] = CStringGetTextDatum(ep_err[k]);
+			hv[0] = Int32GetDatum(eps[k].id);
+			hv[1] = Int32GetDatum(eps[k].succ);
+			hv[2] = Int32GetDatum(eps[k].fail);
+			hv[3] = Int32GetDatum(eps[k].status);
+			if (eps[k].err && eps[k].succ == 0)
+				hv[4] = CStringGetTextDatum(eps[k].err);
 			else
 				hn[4] = 'n';
 			hv[5] = Int32GetDatum(rf_circuit_failures);
 			hv[6] = Int32GetDatum(rf_circuit_open_seconds);
 			SPI_execute_with_args(health, 7, ht, hv, hn, false, 0);
-			if (ep_gone[k])
+			if (eps[k].gone)
 			{
 				Oid			gt[1] = {INT4OID};
-				Datum		gv[1] = {Int32GetDatum(ep[k])};
+				Datum		gv[1] = {Int32GetDatum(eps[k].id)};
 
 				SPI_execute_with_args("UPDATE retailflow.endpoint SET active = false,"
 									  " disabled_reason = 'HTTP 410 Gone at ' || now()::text"
