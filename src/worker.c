@@ -8,7 +8,10 @@
  *	  transaction per batch (success, retry with backoff and jitter,
  *	  Retry-After, 410 disables the endpoint, dead letter), the circuit
  *	  breaker per endpoint (the egress policy is egress.c's, applied by
- *	  http_transport.c at connect time) and batched retention.
+ *	  http_transport.c at connect time) and batched retention.  Worker 0
+ *	  also runs the scheduled jobs: retention, queued audit rows, exception
+ *	  checks, approval escalation and the audit checkpoint
+ *	  (retailflow.audit_checkpoint_interval).
  */
 #include "postgres.h"
 
@@ -74,6 +77,7 @@ static int	rf_circuit_open_seconds = 30;
 static int	rf_retention = 604800;
 static int	rf_scheduler_tick_ms = 5000;
 static int	rf_poll_ms = 1000;
+static int	rf_checkpoint_s = 3600;
 
 static int	my_index = -1;
 static MemoryContext loop_cxt = NULL;	/* reset every loop iteration */
@@ -179,6 +183,10 @@ WebhookWorkerInit(void)
 	DefineCustomIntVariable("retailflow.scheduler_tick", "How often worker 0 runs the due scheduled checks (exceptions, approval SLA escalation); 0 disables them.",
 							"Each check's own interval comes from retailflow.check_interval / retailflow.check_intervals.",
 							&rf_scheduler_tick_ms, 5000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("retailflow.audit_checkpoint_interval",
+							"How often webhook worker 0 emits the audit chain head as a signed audit.checkpoint event; 0 disables.",
+							"Receivers that subscribe keep the head outside the database; verify_audit_log(checkpoint) checks the log still extends it.",
+							&rf_checkpoint_s, 3600, 0, 7 * 86400, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_retention", "How long delivered events are kept.",
 							NULL, &rf_retention, 604800, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_poll_interval", "Longest sleep of an idle worker (wake-ups come at commit).",
@@ -831,6 +839,7 @@ RfWebhookWorkerMain(Datum arg)
 	TimestampTz last_drop_check = 0;
 	TimestampTz last_retention = 0;
 	TimestampTz last_schedule = 0;
+	TimestampTz last_checkpoint_check = 0;
 	uint32		seen_wakeups = 0;
 	bool		more = true;
 	bool		leases_released = false;
@@ -974,6 +983,17 @@ RfWebhookWorkerMain(Datum arg)
 
 		if (my_index == 0)
 			run_audit_queue();
+
+		/* worker 0 anchors the audit chain head outside the database (when due) */
+		if (my_index == 0 && rf_checkpoint_s > 0 &&
+			TimestampDifferenceExceeds(last_checkpoint_check, now, Min(rf_checkpoint_s * 1000, 10000)))
+		{
+			char		sql[128];
+
+			last_checkpoint_check = now;
+			snprintf(sql, sizeof(sql), "SELECT retailflow.audit_checkpoint(make_interval(secs => %d))", rf_checkpoint_s);
+			run_scheduled("retailflow: audit checkpoint", sql);
+		}
 
 		/* worker 0 also runs the scheduled checks, so no Odoo cron is needed */
 		if (my_index == 0 && rf_scheduler_tick_ms > 0 &&

@@ -23,3 +23,17 @@ ALTER TABLE retailflow.approval_request ADD COLUMN consumed_at timestamptz;
 DROP INDEX retailflow.approval_request_live_idx;
 CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (document_type, record_id, rule_id)
     WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL;
+
+-- issue 15: the audit chain head anchored outside the database.
+-- verify_audit_log() takes checkpoints (a new signature: the old one goes)
+DROP FUNCTION retailflow.verify_audit_log();
+CREATE TABLE retailflow.audit_checkpoint (
+    id          bigserial PRIMARY KEY,
+    taken_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    row_count   bigint NOT NULL,
+    last_id     bigint NOT NULL,
+    head_hash   bytea NOT NULL,
+    scheduled   boolean NOT NULL,
+    taken_by    name NOT NULL,
+    event_id    bigint
+);
