@@ -11,8 +11,8 @@
  *	  Rule on shape (retailflow.validate_event_data(), called by emit()):
  *	  the data is a JSON object nested at most RF_PAYLOAD_MAX_DEPTH levels,
  *	  whose numbers jansson carries (64-bit integers, finite normal doubles)
- *	  and which jansson parses as the worker will: what emit() accepts can
- *	  always be sent.
+ *	  and (in a database not in UTF-8) which jansson parses as the worker
+ *	  will: what emit() accepts can always be sent.
  */
 #include "postgres.h"
 
@@ -352,14 +352,23 @@ rf_validate_event_data(PG_FUNCTION_ARGS)
 				break;
 		}
 	}
-	/* what the worker will do with it: the same parse, the same flags */
-	text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-	parsed = json_loads(text, 0, &jerr);
-	if (parsed == NULL || !json_is_object(parsed))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("event data cannot be sent as a webhook"),
-				 errdetail("The webhook JSON library refuses it: %s.", parsed ? "not an object" : jerr.text)));
-	json_decref(parsed);
+	/*
+	 * In a UTF-8 database the walk above covers everything jansson could
+	 * refuse in jsonb's text (valid UTF-8, no NUL, escaped control
+	 * characters, paired surrogates).  Elsewhere the text is in the server
+	 * encoding: parse it as the worker will, with the same flags.
+	 */
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+		parsed = json_loads(text, 0, &jerr);
+		if (parsed == NULL || !json_is_object(parsed))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event data cannot be sent as a webhook"),
+					 errdetail("The webhook JSON library refuses it: %s.", parsed ? "not an object" : jerr.text),
+					 errhint("Webhook bodies are UTF-8; in a database of another encoding, send non-ASCII text escaped.")));
+		json_decref(parsed);
+	}
 	PG_RETURN_VOID();
 }

@@ -500,35 +500,37 @@ endpoint_outcome_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static SPIPlanPtr lock_plan = NULL;
+static void record_tx(int n, Datum *ids, Datum *status, Datum *errs, bool *errnull, Datum *outcome,
+					  Datum *delay, Datum *latency, Datum *done_at, EndpointOutcome *eps, int neps);
 
-/*
- * Takes the row locks result recording needs in one fixed order, so that two
- * workers recording at once never deadlock: the endpoints (KEY SHARE, what
- * the health rows' foreign key takes; an administrator deleting one waits or
- * goes first), then the deliveries, each by id.  The health upserts that
- * follow go by endpoint id too.
- */
-static void
-lock_in_order(Datum delivery_ids, Datum endpoint_ids)
+/* qsort comparator: results by delivery id. */
+static int
+result_cmp(const void *a, const void *b)
 {
-	static const char *sql =
-		"SELECT (SELECT count(*) FROM (SELECT 1 FROM retailflow.endpoint e WHERE e.id = ANY($2)"
-		"                             ORDER BY e.id FOR KEY SHARE OF e) x),"
-		"       (SELECT count(*) FROM (SELECT 1 FROM retailflow.delivery d WHERE d.id = ANY($1)"
-		"                             ORDER BY d.id FOR UPDATE OF d) y)";
-	Oid			t[2] = {INT8ARRAYOID, INT4ARRAYOID};
-	Datum		v[2] = {delivery_ids, endpoint_ids};
-	int			ret;
+	int64		x = ((const RfHttpResult *) a)->delivery_id;
+	int64		y = ((const RfHttpResult *) b)->delivery_id;
 
-	ret = SPI_execute_plan(saved_plan(&lock_plan, sql, 2, t), v, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "retailflow: locking for the results failed: %s", SPI_result_code_string(ret));
+	return (x > y) - (x < y);
+}
+
+/* qsort comparator: refusals by delivery id. */
+static int
+refused_cmp(const void *a, const void *b)
+{
+	int64		x = ((const Refused *) a)->id;
+	int64		y = ((const Refused *) b)->id;
+
+	return (x > y) - (x < y);
 }
 
 /*
  * Records finished requests and refusals in one transaction (deliveries and
- * endpoint health), taking its locks in a fixed order (lock_in_order()).
+ * endpoint health).  Its locks are taken in one fixed order, so that workers
+ * recording at the same time never deadlock: the deliveries by id (the
+ * arrays are sorted, so every plan of the UPDATE meets them in one order),
+ * then each endpoint's health row (and a 410's endpoint row) by endpoint id.
+ * A deadlock with another session (an administrator deleting an endpoint)
+ * or a serialization failure is retried, not fatal to the worker.
  */
 static void
 record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
@@ -544,14 +546,15 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 	Datum	   *done_at = palloc(sizeof(Datum) * n);
 	int			neps = 0;
 	EndpointOutcome *eps = palloc0(sizeof(EndpointOutcome) * n);
-	Datum	   *ep_ids;
 	int			i,
 				k;
 	double		now_epoch = ((double) GetCurrentTimestamp()) / 1000000.0 +
 		((double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
-	int			dims[1];
-	int			lbs[1] = {1};
+	int			attempt;
 
+	/* the callers pass results or refusals, never both: each sorted is all sorted */
+	qsort(res, nres, sizeof(RfHttpResult), result_cmp);
+	qsort(refused, nrefused, sizeof(Refused), refused_cmp);
 	for (i = 0; i < n; i++)
 	{
 		int			eid;
@@ -626,11 +629,50 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 		else
 			eps[k].err = err;
 	}
-	/* fixed lock order: endpoints and their health rows by endpoint id, deliveries by id */
+	/* health rows (and endpoints) by endpoint id */
 	qsort(eps, neps, sizeof(EndpointOutcome), endpoint_outcome_cmp);
-	ep_ids = palloc(sizeof(Datum) * Max(neps, 1));
-	for (k = 0; k < neps; k++)
-		ep_ids[k] = Int32GetDatum(eps[k].id);
+
+	for (attempt = 1;; attempt++)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		volatile bool retry = false;
+
+		PG_TRY();
+		{
+			record_tx(n, ids, status, errs, errnull, outcome, delay, latency, done_at, eps, neps);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (attempt >= 3 || (edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED &&
+								 edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE))
+				PG_RE_THROW();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			MemoryContextSwitchTo(cxt);
+			ereport(LOG,
+					(errmsg("retailflow: recording webhook results: %s", edata->message),
+					 errdetail("Attempt %d of 3; the results are recorded again.", attempt)));
+			FreeErrorData(edata);
+			retry = true;
+		}
+		PG_END_TRY();
+		if (!retry)
+			break;
+	}
+}
+
+/* The transaction of record_results(): deliveries by id, then health rows by endpoint id. */
+static void
+record_tx(int n, Datum *ids, Datum *status, Datum *errs, bool *errnull, Datum *outcome, Datum *delay,
+		  Datum *latency, Datum *done_at, EndpointOutcome *eps, int neps)
+{
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			k;
 
 	begin_tx("retailflow: record webhook results");
 	if (extension_present())
@@ -651,7 +693,6 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 
 		dims[0] = n;
 		v[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		lock_in_order(v[0], PointerGetDatum(construct_array(ep_ids, neps, INT4OID, 4, true, TYPALIGN_INT)));
 		v[1] = PointerGetDatum(construct_array(status, n, INT4OID, 4, true, TYPALIGN_INT));
 		v[2] = PointerGetDatum(construct_md_array(errs, errnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 		v[3] = PointerGetDatum(construct_array(outcome, n, TEXTOID, -1, false, TYPALIGN_INT));
@@ -874,6 +915,8 @@ RfWebhookWorkerMain(Datum arg)
 	BackgroundWorkerInitializeConnection(rf_database, NULL, 0);
 	/* a lost commit only re-sends with the same webhook-id: no need to wait for the WAL flush */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	/* the claim and record queries are written for READ COMMITTED, whatever the database's default */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_USERSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", MyBgworkerEntry->bgw_name, PGC_USERSET, PGC_S_OVERRIDE);
 	/*
 	 * Odoo's role owns the database and may ALTER DATABASE ... SET

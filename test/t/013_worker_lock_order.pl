@@ -3,9 +3,11 @@
 # them answer 500, so every batch updates their endpoint_health rows; the
 # others succeed), new endpoints start without health rows (concurrent
 # inserts), and the batches are small so the workers' batches interleave.
-# Recording takes its locks in a fixed order (deliveries by id, endpoints
-# and endpoint_health by endpoint id): the server log has no "deadlock
-# detected", no worker restarted, and every delivery ended delivered or dead.
+# Recording takes its locks in a fixed order (deliveries by id, then
+# endpoint_health and endpoints by endpoint id): the server log has no
+# "deadlock detected", no worker restarted, and every delivery ended
+# delivered or dead.  The previous recording (health rows in the order the
+# results came back) deadlocked here within seconds.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
