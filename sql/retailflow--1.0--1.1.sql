@@ -31,6 +31,20 @@ CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (do
 -- an approval covers the document's amount when it was requested, no more
 ALTER TABLE retailflow.approval_request ADD COLUMN amount numeric;
 
+-- issue 15: the audit chain head anchored outside the database.
+-- verify_audit_log() takes checkpoints (a new signature: the old one goes)
+DROP FUNCTION retailflow.verify_audit_log();
+CREATE TABLE retailflow.audit_checkpoint (
+    id          bigserial PRIMARY KEY,
+    taken_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    row_count   bigint NOT NULL,
+    last_id     bigint NOT NULL,
+    head_hash   bytea NOT NULL,
+    scheduled   boolean NOT NULL,
+    taken_by    name NOT NULL,
+    event_id    bigint
+);
+
 -- >>> every function and view of 1.1, replaced in install order
 
 CREATE OR REPLACE FUNCTION retailflow.odoo_query(sql text)
@@ -229,6 +243,11 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'rf_wake_workers_at_commit'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+CREATE OR REPLACE FUNCTION retailflow.validate_event_data(data jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rf_validate_event_data'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION retailflow.emit(event_type text, model text, record_id integer, data jsonb DEFAULT '{}'::jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -243,6 +262,22 @@ BEGIN
         RAISE EXCEPTION 'event_type and model must not be null'
             USING ERRCODE = 'null_value_not_allowed',
                   DETAIL = 'Every event names its type (for example sale.order.confirmed) and its Odoo model.';
+    END IF;
+    IF octet_length(event_type) > 128 OR octet_length(model) > 128 THEN
+        RAISE EXCEPTION 'event % name is too long: % bytes',
+                        CASE WHEN octet_length(event_type) > 128 THEN 'type' ELSE 'model' END,
+                        greatest(octet_length(event_type), octet_length(model))
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Event type and model names are limited to 128 bytes.',
+                  HINT = CASE WHEN octet_length(event_type) > 128
+                              THEN 'SELECT name FROM retailflow.event_type lists the known types.'
+                              ELSE 'The model is the Odoo model name, for example sale.order.' END;
+    END IF;
+    IF model = '' OR model ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'invalid event model %', to_json(model)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The model is a non-empty name without control characters.',
+                  HINT = 'The model is the Odoo model name, for example sale.order.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM retailflow.event_type t WHERE t.name = emit.event_type) THEN
         RAISE EXCEPTION 'unknown event type "%"', event_type
@@ -262,6 +297,7 @@ BEGIN
                   DETAIL = 'Event data is limited to 16384 bytes of JSON so that every webhook body stays under 20 kB.',
                   HINT = 'Send identifiers and key fields; receivers fetch the rest from Odoo.';
     END IF;
+    PERFORM retailflow.validate_event_data(coalesce(data, '{}'::jsonb));
     IF EXISTS (SELECT 1 FROM retailflow.subscription s
                WHERE s.event_type = emit.event_type AND NOT s.enabled) THEN
         RETURN NULL;
@@ -837,6 +873,16 @@ RETURN EXISTS (SELECT 1 FROM pg_catalog.unnest(patterns) p
                WHERE event_type OPERATOR(pg_catalog.~~)
                      pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(p, '\', '\\'), '_', '\_'), '*', '%'));
 
+CREATE OR REPLACE FUNCTION retailflow.webhook_host_address(host text)
+RETURNS inet
+AS 'MODULE_PATHNAME', 'rf_webhook_host_address'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION retailflow.webhook_address_denied(address inet)
+RETURNS cidr
+AS 'MODULE_PATHNAME', 'rf_webhook_address_denied'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION retailflow.endpoint_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -847,22 +893,61 @@ DECLARE
     k text;
     v jsonb;
     host text;
+    addr inet;
+    net cidr;
     allow text := coalesce(current_setting('retailflow.webhook_allowed_hosts', true), '');
 BEGIN
-    IF NEW.url IS NULL OR NEW.url !~ '^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?([/?][^[:space:]]*)?$' THEN
-        RAISE EXCEPTION 'invalid webhook url "%"', NEW.url
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Webhook URLs use the http or https scheme, a host name or IPv4 address, an optional port and path, and no spaces or credentials.',
-                  HINT = 'For example https://hooks.example.com/odoo.';
-    END IF;
-    host := lower(substring(NEW.url from '^https?://([A-Za-z0-9.\-]+)'));
-    IF allow <> '' AND NOT EXISTS (
-        SELECT 1 FROM unnest(string_to_array(replace(allow, ' ', ''), ',')) a
-        WHERE a <> '' AND (host = lower(a) OR (a LIKE '.%' AND host LIKE '%' || lower(a)))) THEN
-        RAISE EXCEPTION 'webhook host "%" is not allowed', host
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('retailflow.webhook_allowed_hosts is "%s".', allow),
-                  HINT = 'A superuser adds the host to retailflow.webhook_allowed_hosts.';
+    IF TG_OP = 'INSERT' OR NEW.url IS DISTINCT FROM OLD.url THEN
+        IF length(NEW.url) > 2048 THEN
+            RAISE EXCEPTION 'webhook url is too long: % characters', length(NEW.url)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Webhook URLs are limited to 2048 characters.',
+                      HINT = 'Put long parameters in the event data or in the endpoint''s headers, not in the URL.';
+        END IF;
+        IF NEW.url IS NULL
+           OR NEW.url !~ '^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?([/?][^[:space:][:cntrl:]]*)?$' THEN
+            RAISE EXCEPTION 'invalid webhook url "%"', NEW.url
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Webhook URLs use the http or https scheme, a host name, an IPv4 address or a bracketed IPv6 address, an optional port and path, and no spaces, control characters or credentials.',
+                      HINT = 'For example https://hooks.example.com/odoo.';
+        END IF;
+        host := lower(substring(NEW.url from '^https?://(\[[^]]*\]|[A-Za-z0-9.\-]+)'));
+        addr := retailflow.webhook_host_address(host);
+        IF addr IS NULL AND host ~ '^\[' THEN
+            RAISE EXCEPTION 'invalid webhook url "%"', NEW.url
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('%s is not an IPv6 address.', host),
+                      HINT = 'Write IPv6 addresses in brackets without a zone, for example http://[2001:db8::1]/hook.';
+        END IF;
+        IF addr IS NULL AND host ~ '(^|\.)(0x[0-9a-f]*|[0-9]+)\.?$' THEN
+            RAISE EXCEPTION 'webhook host "%" is neither an IPv4 address nor a host name', host
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A host name''s last label is never numeric, and the numbers do not form an IPv4 address.',
+                      HINT = 'Write IPv4 addresses as four decimal numbers from 0 to 255, for example 192.0.2.10.';
+        END IF;
+        IF addr IS NOT NULL THEN
+            net := retailflow.webhook_address_denied(addr);
+            IF net IS NOT NULL THEN
+                RAISE EXCEPTION 'webhook address % is denied by policy', host(addr)
+                    USING ERRCODE = 'insufficient_privilege',
+                          DETAIL = format('%s is in %s, one of the networks of retailflow.webhook_denied_networks.', host(addr), net),
+                          HINT = 'Only a superuser changes retailflow.webhook_denied_networks; link-local (cloud metadata), multicast, broadcast and unspecified addresses are denied by default.';
+            END IF;
+            IF host !~ '^\[' AND host <> host(addr) THEN
+                RAISE EXCEPTION 'webhook host "%" is an IPv4 address in a non-standard spelling', host
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = 'Decimal, hexadecimal, octal and shortened IPv4 forms are refused so that every check reads the address the same way.',
+                          HINT = format('Write it as %s.', host(addr));
+            END IF;
+        END IF;
+        IF allow <> '' AND NOT EXISTS (
+            SELECT 1 FROM unnest(string_to_array(replace(allow, ' ', ''), ',')) a
+            WHERE a <> '' AND (host = lower(a) OR (a LIKE '.%' AND host LIKE '%' || lower(a)))) THEN
+            RAISE EXCEPTION 'webhook host "%" is not allowed', host
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('retailflow.webhook_allowed_hosts is "%s".', allow),
+                      HINT = 'A superuser adds the host to retailflow.webhook_allowed_hosts.';
+        END IF;
     END IF;
     FOREACH s IN ARRAY array_prepend(NEW.secret, NEW.old_secrets) LOOP
         IF s IS NULL OR s !~ '^whsec_[A-Za-z0-9+/]+={0,2}$'
@@ -1571,20 +1656,21 @@ BEGIN
         NEW.application_name := current_setting('application_name');
         NEW.backend_pid := pg_backend_pid();
     END IF;
-    -- The UPDATE locks the head; in READ COMMITTED a waiting appender re-reads
+    -- FOR UPDATE locks the head; in READ COMMITTED a waiting appender re-reads
     -- the head committed by the one it waited for, so the chain never forks.
-    UPDATE retailflow.audit_head SET last_id = last_id + 1 WHERE singleton RETURNING * INTO h;
+    SELECT * INTO h FROM retailflow.audit_head WHERE singleton FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'audit chain head is missing'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'retailflow.audit_head must hold exactly one row.';
     END IF;
-    NEW.id := h.last_id;
+    NEW.id := h.last_id + 1;
     NEW.prev_hash := h.last_hash;
     NEW.hash := sha256(h.last_hash || retailflow.audit_content(NEW.id, NEW.logged_at, NEW.action, NEW.entity,
                        NEW.entity_id, NEW.odoo_user_id, NEW.db_role, NEW.before, NEW.after,
                        NEW.application_name, NEW.backend_pid));
-    UPDATE retailflow.audit_head SET last_hash = NEW.hash WHERE singleton;
+    -- one update per append: audit_head_guard() refuses any other
+    UPDATE retailflow.audit_head SET last_id = NEW.id, last_hash = NEW.hash WHERE singleton;
     RETURN NEW;
 END
 $$;
@@ -1595,10 +1681,33 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RAISE EXCEPTION 'retailflow.audit_log is append-only: % is not allowed', lower(TG_OP)
+    IF TG_TABLE_NAME = 'audit_head' THEN
+        RAISE EXCEPTION 'retailflow.audit_head is maintained by the audit log: % is not allowed', lower(TG_OP)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The chain head is one row that moves forward one row per append to retailflow.audit_log.',
+                  HINT = 'Append rows with retailflow.audit(); the head cannot be removed or rewound.';
+    END IF;
+    RAISE EXCEPTION 'retailflow.% is append-only: % is not allowed', TG_TABLE_NAME, lower(TG_OP)
         USING ERRCODE = 'insufficient_privilege',
               DETAIL = 'Audit rows can only be appended; they are never updated, deleted or truncated.',
               HINT = 'Append a correcting row with retailflow.audit() instead.';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION retailflow.audit_head_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_trigger_depth() < 2 OR NEW.singleton IS DISTINCT FROM OLD.singleton
+       OR NEW.last_id IS DISTINCT FROM OLD.last_id + 1 THEN
+        RAISE EXCEPTION 'retailflow.audit_head is maintained by the audit log: update is not allowed'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The chain head moves forward one row per append to retailflow.audit_log, from the log''s insert trigger only.',
+                  HINT = 'Append rows with retailflow.audit(); the head cannot be removed or rewound.';
+    END IF;
+    RETURN NEW;
 END
 $$;
 
@@ -1654,7 +1763,90 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'rf_audit_after_rollback'
 LANGUAGE C VOLATILE;
 
+CREATE OR REPLACE FUNCTION retailflow.audit_checkpoint(due_after interval DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h retailflow.audit_head;
+    n bigint;
+    cp retailflow.audit_checkpoint;
+    data jsonb;
+BEGIN
+    IF due_after IS NOT NULL THEN
+        IF due_after <= interval '0' THEN
+            RAISE EXCEPTION 'checkpoint interval must be positive'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'due_after is the age after which the last checkpoint is renewed.';
+        END IF;
+        -- not due: a recent checkpoint, or (none yet) a server started less than due_after ago
+        IF EXISTS (SELECT 1 FROM retailflow.audit_checkpoint c
+                   WHERE c.id = (SELECT max(c2.id) FROM retailflow.audit_checkpoint c2)
+                     AND c.taken_at > clock_timestamp() - due_after)
+           OR (NOT EXISTS (SELECT 1 FROM retailflow.audit_checkpoint)
+               AND pg_postmaster_start_time() > clock_timestamp() - due_after) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    -- the head's row lock keeps appenders out while the rows are counted
+    SELECT * INTO h FROM retailflow.audit_head WHERE singleton FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'audit chain head is missing'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'retailflow.audit_head must hold exactly one row.';
+    END IF;
+    SELECT count(*) INTO n FROM retailflow.audit_log a WHERE a.id <= h.last_id;
+    cp.id := nextval('retailflow.audit_checkpoint_id_seq');
+    cp.taken_at := clock_timestamp();
+    data := jsonb_build_object('database', current_database(), 'checkpoint_id', cp.id,
+                               'rows', n, 'last_id', h.last_id, 'head_hash', encode(h.last_hash, 'hex'),
+                               'taken_at', to_char(cp.taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                               'scheduled', due_after IS NOT NULL);
+    cp.event_id := retailflow.emit('audit.checkpoint', 'retailflow.audit_log', NULL, data);
+    INSERT INTO retailflow.audit_checkpoint (id, taken_at, row_count, last_id, head_hash, scheduled, taken_by, event_id)
+    VALUES (cp.id, cp.taken_at, n, h.last_id, h.last_hash, due_after IS NOT NULL, retailflow.acting_role(), cp.event_id);
+    RETURN data || jsonb_build_object('event_id', cp.event_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION retailflow.audit_checkpoints(checkpoint jsonb)
+RETURNS TABLE (last_id bigint, head_hash bytea, label text)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c jsonb;
+    d jsonb;
+BEGIN
+    FOR c IN SELECT CASE WHEN jsonb_typeof(checkpoint) = 'array' THEN e ELSE checkpoint END
+             FROM jsonb_array_elements(CASE WHEN jsonb_typeof(checkpoint) = 'array' THEN checkpoint
+                                            ELSE jsonb_build_array(checkpoint) END) e LOOP
+        d := CASE WHEN jsonb_typeof(c) = 'object' AND c ? 'data' AND c ->> 'type' = 'audit.checkpoint'
+                  THEN c -> 'data' ELSE c END;
+        IF jsonb_typeof(d) IS DISTINCT FROM 'object' OR jsonb_typeof(d -> 'last_id') IS DISTINCT FROM 'number'
+           OR (d ->> 'last_id') !~ '^[0-9]{1,18}$' OR coalesce(d ->> 'head_hash', '') !~ '^[0-9a-f]{64}$' THEN
+            RAISE EXCEPTION 'invalid audit checkpoint: %', left(c::text, 200)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A checkpoint is the data of an audit.checkpoint event (or the whole webhook body): {"last_id": N, "head_hash": "<64 hex digits>", ...}; several are given as a JSON array.',
+                      HINT = 'Pass the checkpoints your receivers stored, after verifying their webhook signatures.';
+        END IF;
+        IF (d ->> 'last_id')::bigint = 0 AND d ->> 'head_hash' <> repeat('0', 64) THEN
+            RAISE EXCEPTION 'invalid audit checkpoint: %', left(c::text, 200)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A checkpoint of the empty log (last_id 0) has the zero hash.';
+        END IF;
+        last_id := (d ->> 'last_id')::bigint;
+        head_hash := decode(d ->> 'head_hash', 'hex');
+        label := coalesce('the checkpoint taken at ' || (d ->> 'taken_at'), 'a checkpoint');
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION retailflow.verify_audit_log(
+    checkpoint jsonb DEFAULT NULL,
     OUT ok boolean, OUT rows_checked bigint, OUT first_broken_id bigint, OUT detail text)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -1665,9 +1857,20 @@ DECLARE
     prev bytea := decode(repeat('00', 32), 'hex');
     last_id bigint := 0;
     h retailflow.audit_head;
+    cp_id bigint[] := '{}';      -- the checkpoints, in last_id order
+    cp_hash bytea[];
+    cp_label text[];
+    k integer := 1;
+    matched bigint := 0;
 BEGIN
     ok := true;
     rows_checked := 0;
+    IF checkpoint IS NOT NULL THEN
+        SELECT coalesce(array_agg(c.last_id ORDER BY c.last_id), '{}'), array_agg(c.head_hash ORDER BY c.last_id),
+               array_agg(c.label ORDER BY c.last_id)
+          INTO cp_id, cp_hash, cp_label
+        FROM retailflow.audit_checkpoints(checkpoint) c WHERE c.last_id > 0;
+    END IF;
     FOR r IN SELECT * FROM retailflow.audit_log ORDER BY id LOOP
         rows_checked := rows_checked + 1;
         IF r.prev_hash IS DISTINCT FROM prev THEN
@@ -1683,9 +1886,34 @@ BEGIN
             detail := format('Row %s was modified: its content no longer matches its hash.', r.id);
             RETURN;
         END IF;
+        -- checkpoints passed without their row: rows were removed (and the chain relinked)
+        IF k <= cardinality(cp_id) AND cp_id[k] < r.id THEN
+            ok := false; first_broken_id := cp_id[k];
+            detail := format('Row %s, which %s names, is missing: rows were removed and the chain recomputed around them.',
+                             cp_id[k], cp_label[k]);
+            RETURN;
+        END IF;
+        WHILE k <= cardinality(cp_id) AND cp_id[k] = r.id LOOP
+            IF cp_hash[k] IS DISTINCT FROM r.hash THEN
+                ok := false; first_broken_id := r.id;
+                detail := format('Row %s differs from %s: the chain was recomputed after a row at or before it was changed%s.',
+                                 r.id, cp_label[k],
+                                 CASE WHEN matched > 0 THEN format(' (after row %s, which matches an earlier checkpoint)', matched)
+                                      ELSE '' END);
+                RETURN;
+            END IF;
+            matched := r.id;
+            k := k + 1;
+        END LOOP;
         prev := r.hash;
         last_id := r.id;
     END LOOP;
+    IF k <= cardinality(cp_id) THEN
+        ok := false; first_broken_id := last_id + 1;
+        detail := format('The log ends at row %s, but %s names row %s: rows at the end were removed and the chain head rewound.',
+                         last_id, cp_label[k], cp_id[k]);
+        RETURN;
+    END IF;
     SELECT * INTO h FROM retailflow.audit_head WHERE singleton;
     IF h.last_id IS DISTINCT FROM last_id OR h.last_hash IS DISTINCT FROM prev THEN
         ok := false; first_broken_id := last_id + 1;
@@ -1693,7 +1921,11 @@ BEGIN
                          h.last_id, last_id);
         RETURN;
     END IF;
-    detail := format('%s rows, chain intact.', rows_checked);
+    detail := format('%s rows, chain intact%s.', rows_checked,
+                     CASE WHEN cardinality(cp_id) > 0 THEN format(', extends %s checkpoint%s', cardinality(cp_id),
+                                                               CASE WHEN cardinality(cp_id) > 1 THEN 's' ELSE '' END)
+                          WHEN checkpoint IS NOT NULL THEN ', extends the checkpoint of the empty log'
+                          ELSE '' END);
 END
 $$;
 
@@ -2788,6 +3020,18 @@ INSERT INTO retailflow.managed_trigger (table_name, trigger_name, concern, defin
   ('stock_move', 'retailflow_approval_enforce', 'approvals enforcement',
    'AFTER INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION retailflow.approval_enforce(''stock.quant'')');
 
+CREATE TRIGGER audit_head_guard BEFORE UPDATE ON retailflow.audit_head
+    FOR EACH ROW EXECUTE FUNCTION retailflow.audit_head_guard();
+
+CREATE TRIGGER audit_checkpoint_no_update BEFORE UPDATE OR DELETE ON retailflow.audit_checkpoint
+    FOR EACH ROW EXECUTE FUNCTION retailflow.audit_log_refuse();
+
+CREATE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON retailflow.audit_checkpoint
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.audit_log_refuse();
+
+INSERT INTO retailflow.event_type (name, description) VALUES
+  ('audit.checkpoint', 'The audit log''s chain head (row count, last id, head hash); receivers keep it to verify the log later');
+
 INSERT INTO retailflow.event_type (name, description) VALUES
   ('retailflow.trigger_changed', 'A trigger retailflow manages on an Odoo table was dropped, disabled, enabled or renamed outside attach()/detach()');
 
@@ -3161,6 +3405,8 @@ COMMENT ON TABLE retailflow.event_type IS 'Event types retailflow can emit (Stan
 COMMENT ON TABLE retailflow.outbox IS 'Transactional outbox: one row per committed business event';
 COMMENT ON TABLE retailflow.subscription IS
   'Captured event types: enabled = false stops capture of that type (no row means enabled)';
+COMMENT ON FUNCTION retailflow.validate_event_data(jsonb) IS
+  'Refuses (22023) event data a webhook cannot carry: not a JSON object, nested deeper than 32 levels, numbers outside 64-bit integers and finite doubles';
 COMMENT ON FUNCTION retailflow.emit(text, text, integer, jsonb) IS
   'Writes one event to the transactional outbox; it is delivered only if the transaction commits';
 REVOKE ALL ON TABLE retailflow.outbox FROM PUBLIC;
@@ -3202,6 +3448,10 @@ COMMENT ON FUNCTION retailflow.repair_reservations(boolean) IS
 REVOKE ALL ON FUNCTION retailflow.repair_reservations(boolean) FROM PUBLIC;
 COMMENT ON TABLE retailflow.endpoint IS
   'Webhook receivers: URL, whsec_ secret(s), event-type filters, headers, timeout; secrets readable by the owner only';
+COMMENT ON FUNCTION retailflow.webhook_host_address(text) IS
+  'The address a webhook URL host denotes when it is an IP literal in any spelling curl accepts (dotted, decimal, hex, octal, shortened, bracketed IPv6); NULL for a host name';
+COMMENT ON FUNCTION retailflow.webhook_address_denied(inet) IS
+  'The network of retailflow.webhook_denied_networks that contains the address, or NULL when webhooks may connect to it';
 COMMENT ON VIEW retailflow.endpoint_public IS 'retailflow.endpoint without secrets and headers';
 COMMENT ON TABLE retailflow.delivery IS
   'One row per (event, endpoint): pending (maybe retrying or leased by a worker), delivered or dead';
@@ -3269,6 +3519,8 @@ COMMENT ON TABLE retailflow.audit_head IS
   'Head of the audit hash chain (one row); its row lock serializes appends to audit_log';
 COMMENT ON TABLE retailflow.audit_log IS
   'Append-only, SHA-256 hash-chained audit trail (verify with retailflow.verify_audit_log())';
+COMMENT ON TABLE retailflow.audit_checkpoint IS
+  'Audit chain heads anchored outside the database as signed audit.checkpoint webhooks (append-only)';
 COMMENT ON FUNCTION retailflow.audit(text, text, bigint, jsonb, jsonb, integer) IS
   'Appends one row to the hash-chained audit log; odoo_user_id defaults to the retailflow.odoo_user_id setting';
 REVOKE ALL ON FUNCTION retailflow.audit_queued(text, text, bigint, jsonb, integer, name, text, integer, timestamptz) FROM PUBLIC;
@@ -3277,12 +3529,19 @@ COMMENT ON FUNCTION retailflow.audit_queued(text, text, bigint, jsonb, integer, 
 REVOKE ALL ON FUNCTION retailflow.audit_after_rollback(text, text, bigint, integer, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION retailflow.audit_after_rollback(text, text, bigint, integer, jsonb) IS
   'Queues an audit row that survives this transaction''s rollback (appended by webhook worker 0); false if it cannot be queued';
-COMMENT ON FUNCTION retailflow.verify_audit_log() IS
-  'Recomputes the audit log''s SHA-256 chain; ok is false and first_broken_id names the first bad row when it was tampered with';
+COMMENT ON FUNCTION retailflow.audit_checkpoint(interval) IS
+  'Emits the audit chain head (rows, last id, head hash) as a signed audit.checkpoint webhook and records it; with due_after, only when the last checkpoint is older';
+COMMENT ON FUNCTION retailflow.audit_checkpoints(jsonb) IS
+  'Internal: the checkpoints given to verify_audit_log() (data or webhook bodies, one or an array), validated';
+COMMENT ON FUNCTION retailflow.verify_audit_log(jsonb) IS
+  'Recomputes the audit log''s SHA-256 chain and checks it extends the given audit.checkpoint(s); ok is false and first_broken_id names the first row that differs when it was tampered with';
 REVOKE ALL ON TABLE retailflow.audit_log FROM PUBLIC;
 REVOKE ALL ON TABLE retailflow.audit_head FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.audit(text, text, bigint, jsonb, jsonb, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION retailflow.verify_audit_log() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.verify_audit_log(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.audit_checkpoint(interval) FROM PUBLIC;
+REVOKE ALL ON TABLE retailflow.audit_checkpoint FROM PUBLIC;
+REVOKE ALL ON SEQUENCE retailflow.audit_checkpoint_id_seq FROM PUBLIC;
 COMMENT ON FUNCTION retailflow.now() IS
   'now(), or retailflow.now_override when it is set (deterministic tests)';
 COMMENT ON TABLE retailflow.exception_check IS
@@ -3398,7 +3657,7 @@ GRANT SELECT ON retailflow.exception, retailflow.exception_check, retailflow.exc
                 retailflow.approval_rule, retailflow.approval_request, retailflow.audit_log,
                 retailflow.audit_head, retailflow.event_type, retailflow.subscription,
                 retailflow.managed_trigger, retailflow.delivery, retailflow.endpoint_health,
-                retailflow.outbox
+                retailflow.outbox, retailflow.audit_checkpoint
     TO retailflow_reader;
 GRANT SELECT (id, name, url, event_filters, timeout_ms, tls_verify, active, disabled_reason, created_at)
     ON retailflow.endpoint TO retailflow_reader;
@@ -3407,7 +3666,7 @@ GRANT EXECUTE ON FUNCTION
     retailflow.kpi_approval_turnaround(timestamptz, timestamptz),
     retailflow.kpi_webhook_delivery(timestamptz, timestamptz),
     retailflow.conflicts_for_checks(),
-    retailflow.verify_audit_log()
+    retailflow.verify_audit_log(jsonb)
     TO retailflow_reader;
 GRANT EXECUTE ON FUNCTION
     retailflow.emit(text, text, integer, jsonb),
@@ -3435,5 +3694,6 @@ GRANT EXECUTE ON FUNCTION
     retailflow.exception_ack(bigint, text, integer, text),
     retailflow.escalate_overdue(timestamptz),
     retailflow.purge(integer),
-    retailflow.purge_exceptions(integer, interval)
+    retailflow.purge_exceptions(integer, interval),
+    retailflow.audit_checkpoint(interval)
     TO retailflow_admin;

@@ -121,6 +121,29 @@ SELECT rft.err($$SELECT retailflow.emit('no.such.type', 'x', 1, '{}')$$);
 SELECT rft.err($$SELECT retailflow.emit(NULL, 'x', 1, '{}')$$);
 SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '[1, 2]')$$);
 SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, jsonb_build_object('blob', repeat('x', 17000)))$$);
+-- data a webhook could not carry is refused at emit(), not dead-lettered later
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '"text"')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', 'x', 1, '42')$$);
+SELECT d AS data, rft.err(format('SELECT retailflow.emit(%L, %L, 1, %L)', 'retailflow.test', 'x', d))
+FROM unnest(ARRAY['{"a": 1e400}', '{"a": -1e400}', '{"a": 1e-400}', '{"a": 1e-310}', '{"lines": [{"qty": 1}, {"qty": 9223372036854775808}]}',
+                  '{"a": -9223372036854775809}', '{"a": 123456789012345678901234567890}', '{"a": 1e20}']) d;
+-- numbers at the limits are accepted
+SELECT retailflow.emit('retailflow.test', 'x', 1,
+  '{"max": 9223372036854775807, "min": -9223372036854775808, "big": 123456789012345678901234567890.5, "small": 2.2250738585072014e-308,
+    "wide": 12345678901234567890.5, "zero": 0.000, "amount": 1250.00}') > 0 AS limits_accepted;
+-- nesting: 32 levels are accepted, 33 (or 5,000) are not
+SELECT retailflow.emit('retailflow.test', 'x', 1, (repeat('{"a": ', 32) || '1' || repeat('}', 32))::jsonb) > 0 AS depth_32;
+SELECT rft.err(format('SELECT retailflow.emit(%L, %L, 1, %L)', 'retailflow.test', 'x', repeat('{"a": ', 33) || '1' || repeat('}', 33)));
+SELECT rft.err(format('SELECT retailflow.emit(%L, %L, 1, %L)', 'retailflow.test', 'x', '{"l": ' || repeat('[', 4999) || repeat(']', 4999) || '}'));
+-- names: type and model up to 128 bytes, the model non-empty without control characters
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', repeat('m', 1000000), 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit(repeat('t', 129), 'x', 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', '', 1, '{}')$$);
+SELECT rft.err($$SELECT retailflow.emit('retailflow.test', E'sale.order\n', 1, '{}')$$);
+SELECT retailflow.emit('retailflow.test', repeat('m', 128), 1, '{}') > 0 AS model_128;
+SELECT rft.err($$SELECT retailflow.validate_event_data('[1]')$$);
+-- nothing of the refused calls was written
+SELECT count(*) AS test_events FROM retailflow.outbox WHERE event_type = 'retailflow.test';
 -- bad endpoints
 \c - rf_admin
 SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'ftp://example.com/x', retailflow.generate_secret())$$);
@@ -143,6 +166,77 @@ INSERT INTO retailflow.endpoint (name, url, secret, headers) VALUES ('e2', 'http
 \c - postgres
 ALTER ROLE rf_admin IN DATABASE rf_t_webhooks RESET retailflow.webhook_allowed_hosts;
 \c - rf_admin
+-- egress policy by address: every spelling of an address literal curl accepts
+-- is read as the address it denotes (host names are NULL: checked at connect time)
+SELECT h AS host, retailflow.webhook_host_address(h) AS address
+FROM unnest(ARRAY['127.0.0.1', '2130706433', '0x7f000001', '0x7F.1', '0177.0.0.1', '127.1', '127.0.1',
+                  '169.254.169.254', '2852039166', '0xa9fea9fe', '0251.0376.0251.0376', '169.254.43518',
+                  '0', '127.0.0.1.', '[::1]', '[::ffff:169.254.169.254]', '[::FFFF:a9fe:a9fe]', '[fe80::1]',
+                  'localhost', 'hooks.example.com', '1.2.3.4.5', '08.1.1.1', '256.1.1.1', '4294967296',
+                  '0x', '[fe80::1%25eth0]', '[example]']) h;
+-- the default denied networks: link-local (cloud metadata), 0.0.0.0/8, the
+-- unspecified address, multicast, broadcast; loopback and private stay allowed
+SELECT a AS address, retailflow.webhook_address_denied(a::inet) AS denied_by
+FROM unnest(ARRAY['169.254.169.254', 'fe80::1', '0.0.0.0', '0.1.2.3', '::', '224.0.0.1', '239.255.255.250',
+                  'ff02::1', '255.255.255.255', '::ffff:169.254.169.254', '64:ff9b::a9fe:a9fe',
+                  'fd00:ec2::254', '100.100.100.200',
+                  '127.0.0.1', '::1', '10.1.2.3', '172.16.0.1', '192.168.1.1', 'fc00::1', '::ffff:127.0.0.1',
+                  '8.8.8.8', '2001:db8::1']) a;
+-- denied at creation, in every spelling
+SELECT u AS url, rft.err(format($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', %L, retailflow.generate_secret())$$, u))
+FROM unnest(ARRAY['http://169.254.169.254/latest/meta-data', 'http://2852039166/', 'http://0xa9fea9fe/',
+                  'http://0251.0376.0251.0376/', 'http://169.254.43518/', 'http://[::ffff:169.254.169.254]/',
+                  'http://[::ffff:a9fe:a9fe]:80/', 'http://[fe80::a9fe:a9fe]/', 'http://0.0.0.0:5432/', 'http://0/',
+                  'http://[::]/', 'http://224.0.0.1/', 'http://255.255.255.255/', 'http://[ff02::1]/',
+                  'http://[64:ff9b::a9fe:a9fe]/', 'http://[fd00:ec2::254]/', 'http://100.100.100.200/']) u;
+-- an allowed address in a non-standard spelling, or numbers that are no address, are refused
+SELECT u AS url, rft.err(format($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', %L, retailflow.generate_secret())$$, u))
+FROM unnest(ARRAY['http://2130706433:5432/', 'http://0x7f000001/', 'http://127.1/', 'http://0177.0.0.1/',
+                  'http://127.0.0.1./', 'http://1.2.3.4.5/', 'http://08.1.1.1/', 'http://[fe80::1%25eth0]/',
+                  'http://[example]/', E'http://example.com/a\x01b']) u;
+-- loopback, private and public addresses and names are accepted
+INSERT INTO retailflow.endpoint (name, url, secret, active)
+SELECT 'ok' || i, u, retailflow.generate_secret(), false
+FROM unnest(ARRAY['http://127.0.0.1:8080/hook', 'http://[::1]:8080/hook', 'http://10.1.2.3/hook',
+                  'http://192.168.1.1/hook', 'http://[2001:db8::1]/hook', 'http://localhost/hook']) WITH ORDINALITY AS t(u, i);
+SELECT name, url FROM retailflow.endpoint WHERE name LIKE 'ok%' ORDER BY name;
+-- URLs are limited to 2,048 characters (the error does not echo the URL)
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://example.com/' || repeat('a', 1000004), retailflow.generate_secret())$$);
+INSERT INTO retailflow.endpoint (name, url, secret, active)
+VALUES ('long', 'http://example.com/' || repeat('a', 2048 - 19), retailflow.generate_secret(), false);
+SELECT rft.err($$UPDATE retailflow.endpoint SET url = url || 'a' WHERE name = 'long'$$);
+-- the DBA narrows the policy: loopback and an allowlist.  Endpoints created
+-- before it can still be disabled, renamed or deleted (an update that keeps
+-- the URL never re-checks the host); a changed URL is checked
+\c - postgres
+ALTER ROLE rf_admin IN DATABASE rf_t_webhooks SET retailflow.webhook_denied_networks = 'default, loopback, private';
+\c - rf_admin
+SHOW retailflow.webhook_denied_networks;
+SELECT retailflow.webhook_address_denied('127.0.0.1') AS loopback, retailflow.webhook_address_denied('::ffff:10.0.0.1') AS private;
+UPDATE retailflow.endpoint SET active = true, name = 'ok1-renamed', timeout_ms = 2000 WHERE name = 'ok1';
+UPDATE retailflow.endpoint SET active = false WHERE name = 'ok1-renamed';
+SELECT rft.err($$UPDATE retailflow.endpoint SET url = 'http://127.0.0.1:8081/hook' WHERE name = 'ok1-renamed'$$);
+SELECT rft.err($$INSERT INTO retailflow.endpoint (name, url, secret) VALUES ('e1', 'http://10.0.0.8/', retailflow.generate_secret())$$);
+\c - postgres
+ALTER ROLE rf_admin IN DATABASE rf_t_webhooks SET retailflow.webhook_allowed_hosts = '.example.com';
+\c - rf_admin
+UPDATE retailflow.endpoint SET active = false, event_filters = '{sale.*}' WHERE name = 'all';
+SELECT rft.err($$UPDATE retailflow.endpoint SET url = 'http://127.0.0.1:9/all2' WHERE name = 'all'$$);
+DELETE FROM retailflow.endpoint WHERE name = 'ok2';
+\c - postgres
+ALTER ROLE rf_admin IN DATABASE rf_t_webhooks RESET retailflow.webhook_allowed_hosts;
+ALTER ROLE rf_admin IN DATABASE rf_t_webhooks RESET retailflow.webhook_denied_networks;
+-- the setting is the superuser's; bad values are refused with the entry named
+SELECT rft.err($$SET retailflow.webhook_denied_networks = '10.0.0.0/33'$$);
+SELECT rft.err($$SET retailflow.webhook_denied_networks = '10.1.0.0/8'$$);
+SELECT rft.err($$SET retailflow.webhook_denied_networks = 'default, intranet'$$);
+SET retailflow.webhook_denied_networks = '';
+SELECT retailflow.webhook_address_denied('169.254.169.254') AS nothing_denied;
+RESET retailflow.webhook_denied_networks;
+\c - rf_admin
+SELECT rft.err($$SET retailflow.webhook_denied_networks = ''$$);
+UPDATE retailflow.endpoint SET active = true, event_filters = '{*}' WHERE name = 'all';
+DELETE FROM retailflow.endpoint WHERE name ~ '^(ok|long)';
 SELECT retailflow.generate_secret() ~ '^whsec_[A-Za-z0-9+/]{43}=$' AS secret_shape;
 SELECT retailflow.filter_match('{sale.order.*}', 'sale.order.confirmed') AS m1,
        retailflow.filter_match('{sale.order.*}', 'sale.orderx') AS m2,

@@ -5,12 +5,22 @@
  *	  multi handle's cache, at most N per host), curl's sockets waited on in
  *	  one WaitEventSet together with the worker's latch and postmaster
  *	  death, and completed requests handed back as RfHttpResult.
+ *	  Egress: every socket is opened by open_socket_cb, which refuses an
+ *	  address in retailflow.webhook_denied_networks before the socket exists
+ *	  (so not a packet is sent); prereq_cb checks the peer again before each
+ *	  request, for connections kept alive across a policy change.  Proxies
+ *	  are off (the policy must see the real peer), redirects unfollowed,
+ *	  protocols http and https only.  A failed request reports curl's
+ *	  category text ("Couldn't connect to server"), never addresses or
+ *	  ports, and "denied by policy" for a refused address.
  *	  The curl callbacks never ereport or allocate: they only copy into
  *	  preallocated slots and tables and set flags; the WaitEventSet is
  *	  rebuilt (outside the callbacks) when curl's socket set changed.
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 
 #include "miscadmin.h"
@@ -31,6 +41,8 @@ typedef struct Slot
 	char	   *body;
 	instr_time	start;
 	RfHttpResult res;
+	bool		denied;			/* the egress policy refused an address */
+	char		denied_addr[INET6_ADDRSTRLEN];
 	char		errbuf[CURL_ERROR_SIZE];
 } Slot;
 
@@ -58,6 +70,11 @@ static int	ndone = 0;
 
 static WaitEventSet *wes = NULL;
 static MemoryContext wes_cxt = NULL;
+
+/* test-only CURLOPT_RESOLVE entries (retailflow.webhook_test_resolve), rebuilt when it changes */
+static struct curl_slist *resolve_list = NULL;
+static struct curl_slist *resolve_retired = NULL;	/* freed once no request is in flight */
+static char *resolve_src = NULL;
 
 /* curl socket callback: records what curl wants on the socket (no ereport). */
 static int
@@ -138,6 +155,100 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 			slot->res.retry_after = (int) v;
 	}
 	return n;
+}
+
+/*
+ * curl open-socket callback: refuses an address the egress policy denies
+ * (before any socket exists, so no packet is sent), else opens the socket.
+ * No ereport, no allocation: the refusal is a flag and an address copied
+ * into the slot.
+ */
+static curl_socket_t
+open_socket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	Slot	   *slot = (Slot *) clientp;
+
+	if (RfEgressDenied(&address->addr))
+	{
+		slot->denied = true;
+		if (address->family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *) &address->addr)->sin_addr,
+					  slot->denied_addr, sizeof(slot->denied_addr));
+		else if (address->family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &address->addr)->sin6_addr,
+					  slot->denied_addr, sizeof(slot->denied_addr));
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+/*
+ * curl pre-request callback: checks the connection's peer once more before
+ * the request is sent, for a kept-alive connection opened before the policy
+ * changed.  No ereport, no allocation.
+ */
+static int
+prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
+{
+	Slot	   *slot = (Slot *) clientp;
+
+	if (RfEgressDeniedText(conn_primary_ip))
+	{
+		slot->denied = true;
+		strlcpy(slot->denied_addr, conn_primary_ip ? conn_primary_ip : "?", sizeof(slot->denied_addr));
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+/* The test-only CURLOPT_RESOLVE list, rebuilt (outside the callbacks) when the setting changed. */
+static struct curl_slist *
+test_resolve_list(void)
+{
+	const char *src = RfEgressTestResolve();
+	struct curl_slist *old = resolve_list;
+	char	   *copy;
+	char	   *tok;
+	char	   *save;
+
+	if (resolve_retired != NULL && nused == 0)
+	{
+		curl_slist_free_all(resolve_retired);
+		resolve_retired = NULL;
+	}
+	if (resolve_src != NULL && strcmp(resolve_src, src) == 0)
+		return resolve_list;
+	resolve_list = NULL;
+	/* forget what the previous entries put in curl's DNS cache: "-HOST:PORT" */
+	if (resolve_src != NULL)
+	{
+		copy = pstrdup(resolve_src);
+		for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
+		{
+			char	   *second = strchr(tok, ':');
+
+			if (second && (second = strchr(second + 1, ':')) != NULL)
+			{
+				*second = '\0';
+				resolve_list = curl_slist_append(resolve_list, psprintf("-%s", tok));
+			}
+		}
+		pfree(copy);
+		free(resolve_src);
+	}
+	copy = pstrdup(src);
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
+		resolve_list = curl_slist_append(resolve_list, tok);
+	pfree(copy);
+	resolve_src = strdup(src);
+	/* a request that has not started yet may still read the old list */
+	if (old)
+	{
+		if (resolve_retired)
+			curl_slist_free_all(resolve_retired);	/* older still: every request using it has started */
+		resolve_retired = old;
+	}
+	return resolve_list;
 }
 
 /* Creates the multi handle and `capacity` request slots; false if curl fails. */
@@ -276,6 +387,8 @@ RfHttpSubmit(const RfHttpRequest *req)
 	slot->res.retry_after = -1;
 	slot->res.created_epoch = req->created_epoch;
 	slot->res.attempts = req->attempts;
+	slot->denied = false;
+	slot->denied_addr[0] = '\0';
 	slot->errbuf[0] = '\0';
 	for (i = 0; i < req->nheaders; i++)
 		slot->hdrs = curl_slist_append(slot->hdrs, req->headers[i]);
@@ -284,6 +397,14 @@ RfHttpSubmit(const RfHttpRequest *req)
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	/* egress: no proxy (the policy must see the real peer), every socket through the policy */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, slot);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, slot);
+	if (RfEgressTestResolve()[0] != '\0' || resolve_src != NULL)
+		curl_easy_setopt(e, CURLOPT_RESOLVE, test_resolve_list());
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, slot->body);
@@ -329,11 +450,20 @@ harvest(void)
 		r = &slot->res;
 		if (msg->data.result == CURLE_OK)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
+		else if (slot->denied)
+		{
+			/* refused by the egress policy: nothing about the peer is reported */
+			r->status = 0;
+			r->denied = true;
+			strlcpy(r->error, "denied by policy", sizeof(r->error));
+			strlcpy(r->detail, slot->denied_addr, sizeof(r->detail));
+		}
 		else
 		{
+			/* curl's category only: the full text names addresses and ports (server log only) */
 			r->status = 0;
-			strlcpy(r->error, slot->errbuf[0] ? slot->errbuf : curl_easy_strerror(msg->data.result),
-					sizeof(r->error));
+			strlcpy(r->error, curl_easy_strerror(msg->data.result), sizeof(r->error));
+			strlcpy(r->detail, slot->errbuf[0] ? slot->errbuf : r->error, sizeof(r->detail));
 		}
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, slot->start);

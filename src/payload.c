@@ -8,16 +8,28 @@
  *	  RF_PAYLOAD_MAX_STRING bytes (marked with a trailing "..."), emit() refuses data over
  *	  16 kB, and a body over RF_PAYLOAD_MAX_BODY bytes is never sent (the
  *	  delivery is dead-lettered with that reason).
+ *	  Rule on shape (retailflow.validate_event_data(), called by emit()):
+ *	  the data is a JSON object nested at most RF_PAYLOAD_MAX_DEPTH levels,
+ *	  whose numbers jansson carries (64-bit integers, finite normal doubles)
+ *	  and (in a database not in UTF-8) which jansson parses as the worker
+ *	  will: what emit() accepts can always be sent.
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <jansson.h>
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "lib/stringinfo.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 
 #include "retailflow.h"
 #include "webhooks.h"
@@ -28,6 +40,8 @@
  * with json_pack() instead, which has no namesake in the server.
  */
 #define rf_json_new_object() json_pack("{}")
+
+PG_FUNCTION_INFO_V1(rf_validate_event_data);
 
 /* Adds column `col` of the tuple to obj under the column's name, typed as JSON allows. */
 static void
@@ -205,4 +219,156 @@ RfPayloadHeaders(const char *headers_json, const char **out, int n, int max)
 	if (h)
 		json_decref(h);
 	return n;
+}
+
+/* One level of the path to the value being checked: a key or an array index. */
+typedef struct PathStep
+{
+	bool		array;
+	int			index;			/* next element's index, arrays */
+	const char *key;			/* current key, objects */
+	int			keylen;
+} PathStep;
+
+/* The path of the current value for messages, e.g. data.lines[2].qty (capped at 200 bytes). */
+static char *
+data_path(PathStep *steps, int depth)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "data");
+	for (i = 1; i <= depth && buf.len < 200; i++)
+	{
+		if (steps[i].array)
+			appendStringInfo(&buf, "[%d]", steps[i].index - 1);
+		else if (steps[i].key)
+			appendStringInfo(&buf, ".%.*s", Min(steps[i].keylen, 64), steps[i].key);
+	}
+	return buf.data;
+}
+
+/*
+ * Does jansson carry this number as the worker reads it?  The worker parses
+ * the jsonb text, where numeric prints 1e20 as 100000000000000000000: a
+ * number without a fraction must fit int64, one with a fraction must be a
+ * finite, normal double.
+ */
+static bool
+number_carried(Numeric num, char **text)
+{
+	char	   *s = DatumGetCString(OidFunctionCall1(F_NUMERIC_OUT, NumericGetDatum(num)));
+
+	*text = s;
+	errno = 0;
+	if (strpbrk(s, ".eE") != NULL)
+	{
+		double		d = strtod(s, NULL);
+
+		return errno != ERANGE && isfinite(d);
+	}
+	(void) strtoll(s, NULL, 10);
+	return errno != ERANGE;
+}
+
+/* Counts an element of the array at this level (for the path). */
+static void
+path_next(PathStep *steps, int depth)
+{
+	if (depth > 0 && steps[depth].array)
+		steps[depth].index++;
+}
+
+/*
+ * retailflow.validate_event_data(data jsonb) RETURNS void: refuses (22023)
+ * event data a webhook could not carry: not an object, nested deeper than
+ * RF_PAYLOAD_MAX_DEPTH, numbers outside jansson's range, or text jansson
+ * would not parse.  emit() calls it, so a delivery never fails on its data.
+ */
+Datum
+rf_validate_event_data(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	PathStep	steps[RF_PAYLOAD_MAX_DEPTH + 1];
+	int			depth = 0;
+	char	   *text;
+	json_t	   *parsed;
+	json_error_t jerr;
+
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event data must be a json object, not %s",
+						JB_ROOT_IS_SCALAR(jb) ? "a scalar" : "an array"),
+				 errdetail("The data becomes the \"data\" member of the webhook payload.")));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+			case WJB_BEGIN_ARRAY:
+				path_next(steps, depth);
+				if (depth + 1 > RF_PAYLOAD_MAX_DEPTH)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("event data is nested too deeply at %s", data_path(steps, depth)),
+							 errdetail("Event data may nest objects and arrays %d levels deep, the data object itself being the first.",
+									   RF_PAYLOAD_MAX_DEPTH),
+							 errhint("Send identifiers and key fields; receivers fetch the rest from Odoo.")));
+				depth++;
+				steps[depth].array = (tok == WJB_BEGIN_ARRAY);
+				steps[depth].index = 0;
+				steps[depth].key = NULL;
+				steps[depth].keylen = 0;
+				break;
+			case WJB_END_OBJECT:
+			case WJB_END_ARRAY:
+				depth--;
+				break;
+			case WJB_KEY:
+				steps[depth].key = v.val.string.val;
+				steps[depth].keylen = v.val.string.len;
+				break;
+			case WJB_ELEM:
+			case WJB_VALUE:
+				if (tok == WJB_ELEM)
+					path_next(steps, depth);
+				if (v.type == jbvNumeric && !number_carried(v.val.numeric, &text))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("event data number at %s is out of range for webhooks", data_path(steps, depth)),
+							 errdetail("Webhook JSON carries whole numbers from -9223372036854775808 to 9223372036854775807 "
+									   "and numbers with a fraction of magnitude 2.2250738585072014e-308 to 1.7976931348623157e308; "
+									   "%.40s%s is neither.",
+									   text, strlen(text) > 40 ? "..." : ""),
+							 errhint("Send such numbers as strings.")));
+				break;
+			default:
+				break;
+		}
+	}
+	/*
+	 * In a UTF-8 database the walk above covers everything jansson could
+	 * refuse in jsonb's text (valid UTF-8, no NUL, escaped control
+	 * characters, paired surrogates).  Elsewhere the text is in the server
+	 * encoding: parse it as the worker will, with the same flags.
+	 */
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+		parsed = json_loads(text, 0, &jerr);
+		if (parsed == NULL || !json_is_object(parsed))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event data cannot be sent as a webhook"),
+					 errdetail("The webhook JSON library refuses it: %s.", parsed ? "not an object" : jerr.text),
+					 errhint("Webhook bodies are UTF-8; in a database of another encoding, send non-ASCII text escaped.")));
+		json_decref(parsed);
+	}
+	PG_RETURN_VOID();
 }

@@ -25,6 +25,7 @@ _PG_init(void)
 	ConflictsInit();
 	ApprovalsInit();
 	OutboxCaptureInit();
+	EgressInit();
 	WebhookWorkerInit();
 	ExceptionsInit();
 	AuditDeferInit();

@@ -148,6 +148,8 @@ extern void OutboxCaptureInit(void);
 extern void WebhookWorkerInit(void);
 /* exceptions.c */
 extern void ExceptionsInit(void);
+/* egress.c: where webhook deliveries may connect */
+extern void EgressInit(void);
 
 /* audit_defer.c: audit rows queued past a rollback, appended by worker 0 */
 #define RF_AUDIT_QUEUE_SLOTS 64

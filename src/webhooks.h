@@ -2,8 +2,9 @@
  * webhooks.h
  *	  Declarations shared by the webhook files: outbox_capture.c (capture
  *	  triggers, commit wake-up), payload.c (jansson JSON), signing.c
- *	  (Standard Webhooks HMAC), http_transport.c (libcurl multi) and
- *	  worker.c (background workers, shared memory, GUCs).
+ *	  (Standard Webhooks HMAC), http_transport.c (libcurl multi),
+ *	  egress.c (where deliveries may connect) and worker.c (background
+ *	  workers, shared memory, GUCs).
  */
 #ifndef RF_WEBHOOKS_H
 #define RF_WEBHOOKS_H
@@ -14,6 +15,7 @@
 
 #define RF_PAYLOAD_MAX_STRING 1024
 #define RF_PAYLOAD_MAX_BODY 20480
+#define RF_PAYLOAD_MAX_DEPTH 32
 #define RF_MAX_WORKERS 16
 
 /* payload.c */
@@ -31,6 +33,14 @@ extern bool RfSignSecretDecode(const char *secret, uint8 *key, int *keylen);
 extern bool RfSignHeader(const char *const *secrets, int nsecrets, const char *msg_id,
 						 int64 timestamp, const char *body, size_t bodylen,
 						 char *out, size_t outlen);
+
+/* egress.c */
+struct sockaddr;
+#define RF_URL_MAX 2048
+extern bool RfEgressDenied(const struct sockaddr *sa);
+extern bool RfEgressDeniedText(const char *ip);
+extern bool RfEgressHostAllowed(const char *url);
+extern const char *RfEgressTestResolve(void);
 
 /* outbox_capture.c */
 extern void OutboxCaptureInit(void);
@@ -50,7 +60,9 @@ typedef struct RfHttpResult
 	double		done_epoch;		/* completion time, Unix epoch seconds */
 	double		created_epoch;	/* event creation time (copied from the request) */
 	int			attempts;		/* attempt number (copied from the request) */
-	char		error[256];		/* transport error text */
+	bool		denied;			/* refused by the egress policy before connecting */
+	char		error[256];		/* transport error: curl's category text, never an address */
+	char		detail[256];	/* curl's full error text, or the denied address (server log only) */
 } RfHttpResult;
 
 typedef struct RfHttpRequest

@@ -7,7 +7,11 @@
  *	  and send them through http_transport.c, record results in one
  *	  transaction per batch (success, retry with backoff and jitter,
  *	  Retry-After, 410 disables the endpoint, dead letter), the circuit
- *	  breaker per endpoint, the host allowlist and batched retention.
+ *	  breaker per endpoint (the egress policy is egress.c's, applied by
+ *	  http_transport.c at connect time) and batched retention.  Worker 0
+ *	  also runs the scheduled jobs: retention, queued audit rows, exception
+ *	  checks, approval escalation and the audit checkpoint
+ *	  (retailflow.audit_checkpoint_interval).
  */
 #include "postgres.h"
 
@@ -73,7 +77,7 @@ static int	rf_circuit_open_seconds = 30;
 static int	rf_retention = 604800;
 static int	rf_scheduler_tick_ms = 5000;
 static int	rf_poll_ms = 1000;
-static char *rf_allowed_hosts = NULL;
+static int	rf_checkpoint_s = 3600;
 
 static int	my_index = -1;
 static MemoryContext loop_cxt = NULL;	/* reset every loop iteration */
@@ -179,13 +183,14 @@ WebhookWorkerInit(void)
 	DefineCustomIntVariable("retailflow.scheduler_tick", "How often worker 0 runs the due scheduled checks (exceptions, approval SLA escalation); 0 disables them.",
 							"Each check's own interval comes from retailflow.check_interval / retailflow.check_intervals.",
 							&rf_scheduler_tick_ms, 5000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("retailflow.audit_checkpoint_interval",
+							"How often webhook worker 0 emits the audit chain head as a signed audit.checkpoint event; 0 disables.",
+							"Receivers that subscribe keep the head outside the database; verify_audit_log(checkpoint) checks the log still extends it.",
+							&rf_checkpoint_s, 3600, 0, 7 * 86400, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_retention", "How long delivered events are kept.",
 							NULL, &rf_retention, 604800, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("retailflow.webhook_poll_interval", "Longest sleep of an idle worker (wake-ups come at commit).",
 							NULL, &rf_poll_ms, 1000, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomStringVariable("retailflow.webhook_allowed_hosts",
-							   "Comma-separated hosts webhooks may be sent to (\".example.com\" allows subdomains); empty allows every host.",
-							   NULL, &rf_allowed_hosts, "", PGC_SUSET, 0, NULL, NULL, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -216,42 +221,6 @@ worker_detach_shmem(int code, Datum arg)
 	if (shared && my_index >= 0)
 		shared->procno[my_index] = -1;
 	RfHttpShutdown();
-}
-
-/* Is host of url in the allowlist (empty list allows all)? */
-static bool
-host_allowed(const char *url)
-{
-	const char *p = strstr(url, "://");
-	char		host[256];
-	int			n = 0;
-	char	   *list;
-	char	   *tok;
-	char	   *save;
-	bool		ok = false;
-
-	if (rf_allowed_hosts == NULL || rf_allowed_hosts[0] == '\0')
-		return true;
-	if (p == NULL)
-		return false;
-	p += 3;
-	while (*p && *p != ':' && *p != '/' && *p != '?' && n < (int) sizeof(host) - 1)
-		host[n++] = pg_tolower((unsigned char) *p++);
-	host[n] = '\0';
-	list = pstrdup(rf_allowed_hosts);
-	for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
-	{
-		int			tl = strlen(tok);
-
-		if (pg_strcasecmp(tok, host) == 0 ||
-			(tok[0] == '.' && n > tl && pg_strcasecmp(host + n - tl, tok) == 0))
-		{
-			ok = true;
-			break;
-		}
-	}
-	pfree(list);
-	return ok;
 }
 
 /* Starts a worker transaction with SPI and a snapshot. */
@@ -432,14 +401,17 @@ claim_and_submit(int want, Refused *refused, int *nrefused, int64 *scan_from)
 			*scan_from = id + 1;
 		body = RfPayloadBody(col(r, 5), col(r, 9), col(r, 6), record ? atoi(record) : 0,
 							 record == NULL, col(r, 8), &bodylen, &err);
-		if (body == NULL || !host_allowed(url))
+		if (body != NULL && strlen(url) > RF_URL_MAX)
+			err = "url longer than 2048 characters";
+		else if (body != NULL && !RfEgressHostAllowed(url))
+			err = "host not in retailflow.webhook_allowed_hosts";
+		if (body == NULL || err != NULL)
 		{
 			if (body)
 				free(body);
 			refused[*nrefused].id = id;
 			refused[*nrefused].endpoint_id = endpoint_id;
-			strlcpy(refused[*nrefused].error, err ? err : "host not in retailflow.webhook_allowed_hosts",
-					sizeof(refused[*nrefused].error));
+			strlcpy(refused[*nrefused].error, err, sizeof(refused[*nrefused].error));
 			(*nrefused)++;
 			continue;
 		}
@@ -507,7 +479,59 @@ backoff_ms(int attempts)
 	return d * (0.5 + 0.5 * ((double) random() / 2147483647.0));
 }
 
-/* Records finished requests and refusals in one transaction (deliveries and endpoint health). */
+/* What one batch of results means for one endpoint (its health row). */
+typedef struct EndpointOutcome
+{
+	int			id;
+	int			succ;
+	int			fail;
+	int			status;			/* last failing HTTP status */
+	bool		gone;			/* a 410: disable the endpoint */
+	char	   *err;			/* last error */
+} EndpointOutcome;
+
+/* qsort comparator: endpoint outcomes by endpoint id. */
+static int
+endpoint_outcome_cmp(const void *a, const void *b)
+{
+	int			x = ((const EndpointOutcome *) a)->id;
+	int			y = ((const EndpointOutcome *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+static void record_tx(int n, Datum *ids, Datum *status, Datum *errs, bool *errnull, Datum *outcome,
+					  Datum *delay, Datum *latency, Datum *done_at, EndpointOutcome *eps, int neps);
+
+/* qsort comparator: results by delivery id. */
+static int
+result_cmp(const void *a, const void *b)
+{
+	int64		x = ((const RfHttpResult *) a)->delivery_id;
+	int64		y = ((const RfHttpResult *) b)->delivery_id;
+
+	return (x > y) - (x < y);
+}
+
+/* qsort comparator: refusals by delivery id. */
+static int
+refused_cmp(const void *a, const void *b)
+{
+	int64		x = ((const Refused *) a)->id;
+	int64		y = ((const Refused *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Records finished requests and refusals in one transaction (deliveries and
+ * endpoint health).  Its locks are taken in one fixed order, so that workers
+ * recording at the same time never deadlock: the deliveries by id (the
+ * arrays are sorted, so every plan of the UPDATE meets them in one order),
+ * then each endpoint's health row (and a 410's endpoint row) by endpoint id.
+ * A deadlock with another session (an administrator deleting an endpoint)
+ * or a serialization failure is retried, not fatal to the worker.
+ */
 static void
 record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 {
@@ -521,19 +545,16 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 	Datum	   *latency = palloc(sizeof(Datum) * n);
 	Datum	   *done_at = palloc(sizeof(Datum) * n);
 	int			neps = 0;
-	int		   *ep = palloc(sizeof(int) * n);
-	int		   *ep_succ = palloc0(sizeof(int) * n);
-	int		   *ep_fail = palloc0(sizeof(int) * n);
-	int		   *ep_status = palloc0(sizeof(int) * n);
-	bool	   *ep_gone = palloc0(sizeof(bool) * n);
-	char	  **ep_err = palloc0(sizeof(char *) * n);
+	EndpointOutcome *eps = palloc0(sizeof(EndpointOutcome) * n);
 	int			i,
 				k;
 	double		now_epoch = ((double) GetCurrentTimestamp()) / 1000000.0 +
 		((double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
-	int			dims[1];
-	int			lbs[1] = {1};
+	int			attempt;
 
+	/* the callers pass results or refusals, never both: each sorted is all sorted */
+	qsort(res, nres, sizeof(RfHttpResult), result_cmp);
+	qsort(refused, nrefused, sizeof(Refused), refused_cmp);
 	for (i = 0; i < n; i++)
 	{
 		int			eid;
@@ -552,7 +573,7 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 			ok = (st >= 200 && st < 300);
 			if (ok)
 				o = "delivered";
-			else if (st == 410)
+			else if (st == 410 || r->denied)
 				o = "dead";
 			else if (r->attempts >= rf_max_attempts || now_epoch - r->created_epoch > rf_max_age)
 				o = "dead";
@@ -560,6 +581,13 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 				o = "pending";
 			if (!ok)
 				err = st ? psprintf("HTTP %ld", st) : pstrdup(r->error);
+			/* what the endpoint's manager reads says less than the server log */
+			if (r->denied)
+				ereport(LOG,
+						(errmsg("retailflow: delivery " INT64_FORMAT " to endpoint %d denied by policy", r->delivery_id, eid),
+						 errdetail("The address %s is in retailflow.webhook_denied_networks; nothing was sent to it.", r->detail)));
+			else if (!ok && st == 0)
+				elog(DEBUG1, "retailflow: delivery " INT64_FORMAT " to endpoint %d failed: %s", r->delivery_id, eid, r->detail);
 			latency[i] = Float8GetDatum(ok ? (r->done_epoch - r->created_epoch) * 1000.0 : 0);
 			done_at[i] = Float8GetDatum(r->done_epoch);
 			if (!ok && (st == 429 || st == 503) && r->retry_after >= 0)
@@ -584,23 +612,67 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 		errnull[i] = (err == NULL);
 		errs[i] = err ? CStringGetTextDatum(err) : (Datum) 0;
 		for (k = 0; k < neps; k++)
-			if (ep[k] == eid)
+			if (eps[k].id == eid)
 				break;
 		if (k == neps)
-			ep[neps++] = eid;
+			eps[neps++].id = eid;
 		if (ok)
-			ep_succ[k]++;
+			eps[k].succ++;
 		else if (i < nres)
 		{
-			ep_fail[k]++;
-			ep_status[k] = (int) st;
-			ep_err[k] = err;
+			eps[k].fail++;
+			eps[k].status = (int) st;
+			eps[k].err = err;
 			if (st == 410)
-				ep_gone[k] = true;
+				eps[k].gone = true;
 		}
 		else
-			ep_err[k] = err;
+			eps[k].err = err;
 	}
+	/* health rows (and endpoints) by endpoint id */
+	qsort(eps, neps, sizeof(EndpointOutcome), endpoint_outcome_cmp);
+
+	for (attempt = 1;; attempt++)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		volatile bool retry = false;
+
+		PG_TRY();
+		{
+			record_tx(n, ids, status, errs, errnull, outcome, delay, latency, done_at, eps, neps);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (attempt >= 3 || (edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED &&
+								 edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE))
+				PG_RE_THROW();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			MemoryContextSwitchTo(cxt);
+			ereport(LOG,
+					(errmsg("retailflow: recording webhook results: %s", edata->message),
+					 errdetail("Attempt %d of 3; the results are recorded again.", attempt)));
+			FreeErrorData(edata);
+			retry = true;
+		}
+		PG_END_TRY();
+		if (!retry)
+			break;
+	}
+}
+
+/* The transaction of record_results(): deliveries by id, then health rows by endpoint id. */
+static void
+record_tx(int n, Datum *ids, Datum *status, Datum *errs, bool *errnull, Datum *outcome, Datum *delay,
+		  Datum *latency, Datum *done_at, EndpointOutcome *eps, int neps)
+{
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			k;
 
 	begin_tx("retailflow: record webhook results");
 	if (extension_present())
@@ -654,21 +726,21 @@ record_results(RfHttpResult *res, int nres, Refused *refused, int nrefused)
 			Datum		hv[7];
 			char		hn[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-			hv[0] = Int32GetDatum(ep[k]);
-			hv[1] = Int32GetDatum(ep_succ[k]);
-			hv[2] = Int32GetDatum(ep_fail[k]);
-			hv[3] = Int32GetDatum(ep_status[k]);
-			if (ep_err[k] && ep_succ[k] == 0)
-				hv[4] = CStringGetTextDatum(ep_err[k]);
+			hv[0] = Int32GetDatum(eps[k].id);
+			hv[1] = Int32GetDatum(eps[k].succ);
+			hv[2] = Int32GetDatum(eps[k].fail);
+			hv[3] = Int32GetDatum(eps[k].status);
+			if (eps[k].err && eps[k].succ == 0)
+				hv[4] = CStringGetTextDatum(eps[k].err);
 			else
 				hn[4] = 'n';
 			hv[5] = Int32GetDatum(rf_circuit_failures);
 			hv[6] = Int32GetDatum(rf_circuit_open_seconds);
 			SPI_execute_with_args(health, 7, ht, hv, hn, false, 0);
-			if (ep_gone[k])
+			if (eps[k].gone)
 			{
 				Oid			gt[1] = {INT4OID};
-				Datum		gv[1] = {Int32GetDatum(ep[k])};
+				Datum		gv[1] = {Int32GetDatum(eps[k].id)};
 
 				SPI_execute_with_args("UPDATE retailflow.endpoint SET active = false,"
 									  " disabled_reason = 'HTTP 410 Gone at ' || now()::text"
@@ -808,6 +880,7 @@ RfWebhookWorkerMain(Datum arg)
 	TimestampTz last_drop_check = 0;
 	TimestampTz last_retention = 0;
 	TimestampTz last_schedule = 0;
+	TimestampTz last_checkpoint_check = 0;
 	uint32		seen_wakeups = 0;
 	bool		more = true;
 	bool		leases_released = false;
@@ -842,6 +915,8 @@ RfWebhookWorkerMain(Datum arg)
 	BackgroundWorkerInitializeConnection(rf_database, NULL, 0);
 	/* a lost commit only re-sends with the same webhook-id: no need to wait for the WAL flush */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	/* the claim and record queries are written for READ COMMITTED, whatever the database's default */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_USERSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", MyBgworkerEntry->bgw_name, PGC_USERSET, PGC_S_OVERRIDE);
 	/*
 	 * Odoo's role owns the database and may ALTER DATABASE ... SET
@@ -951,6 +1026,17 @@ RfWebhookWorkerMain(Datum arg)
 
 		if (my_index == 0)
 			run_audit_queue();
+
+		/* worker 0 anchors the audit chain head outside the database (when due) */
+		if (my_index == 0 && rf_checkpoint_s > 0 &&
+			TimestampDifferenceExceeds(last_checkpoint_check, now, Min(rf_checkpoint_s * 1000, 10000)))
+		{
+			char		sql[128];
+
+			last_checkpoint_check = now;
+			snprintf(sql, sizeof(sql), "SELECT retailflow.audit_checkpoint(make_interval(secs => %d))", rf_checkpoint_s);
+			run_scheduled("retailflow: audit checkpoint", sql);
+		}
 
 		/* worker 0 also runs the scheduled checks, so no Odoo cron is needed */
 		if (my_index == 0 && rf_scheduler_tick_ms > 0 &&

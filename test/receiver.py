@@ -3,10 +3,10 @@
 
 Listens on 127.0.0.1:PORT, verifies Standard Webhooks signatures with the
 given whsec_ secrets, and appends one JSON line per request to LOG:
-{"path", "id", "ts", "sig_ok", "type", "record", "status", "body_len", "at"}.
+{"path", "id", "ts", "sig_ok", "type", "record", "data", "status", "body_len", "at"}.
 What it answers depends on the path's mode, set by POST /_control with
-{"path": "/x", "mode": "ok|500|410|429|429_then_ok|stall|close|fail_then_ok", "n": N,
-"retry_after": S, "stall": S} (default "ok").  GET /_stats returns counts.
+{"path": "/x", "mode": "ok|500|410|429|429_then_ok|stall|close|fail_then_ok|redirect", "n": N,
+"retry_after": S, "stall": S, "location": URL} (default "ok"; redirect answers 302 to location).  GET /_stats returns counts.
 Usage: receiver.py PORT LOG SECRET [SECRET...]   (standard library only)
 """
 import base64, hashlib, hmac, json, os, sys, threading, time
@@ -71,18 +71,20 @@ class Handler(BaseHTTPRequestHandler):
             status = 500
         elif mode == "429_then_ok" and attempt <= int(cfg.get("n", 1)):
             status, extra = 429, [("Retry-After", str(cfg.get("retry_after", 1)))]
+        elif mode == "redirect":
+            status, extra = 302, [("Location", cfg.get("location", "/"))]
         elif mode == "stall":
             time.sleep(float(cfg.get("stall", 5)))
-        sig_ok, typ, record = False, None, None
+        sig_ok, typ, record, data = False, None, None, None
         try:
             sig_ok = verify(self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", ""),
                             body, self.headers.get("webhook-signature", ""))
             doc = json.loads(body)
-            typ, record = doc.get("type"), doc.get("data", {}).get("id")
+            typ, record, data = doc.get("type"), doc.get("data", {}).get("id"), doc.get("data")
         except Exception:
             pass
         rec = {"path": self.path, "id": self.headers.get("webhook-id"), "ts": self.headers.get("webhook-timestamp"),
-               "sig_ok": sig_ok, "type": typ, "record": record, "attempt": attempt,
+               "sig_ok": sig_ok, "type": typ, "record": record, "data": data, "attempt": attempt,
                "status": status if mode != "close" else 0, "body_len": len(body), "at": time.time(),
                "custom": self.headers.get("X-Team"), "ctype": self.headers.get("Content-Type")}
         with lock:

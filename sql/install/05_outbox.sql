@@ -41,8 +41,20 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'rf_wake_workers_at_commit'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- Refuses (22023) event data a webhook could not carry: not an object,
+-- nested deeper than 32 levels, numbers jansson cannot hold (payload.c).
+CREATE FUNCTION retailflow.validate_event_data(data jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rf_validate_event_data'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION retailflow.validate_event_data(jsonb) IS
+  'Refuses (22023) event data a webhook cannot carry: not a JSON object, nested deeper than 32 levels, numbers outside 64-bit integers and finite doubles';
+
 -- SECURITY DEFINER: Odoo's role emits events without being able to write
 -- the outbox directly; the function touches retailflow's tables only.
+-- Input limits (docs/webhooks.md): event type and model names up to 128
+-- bytes, data a JSON object of at most 16384 bytes that validate_event_data()
+-- accepts, so that every event emitted can be sent.
 CREATE FUNCTION retailflow.emit(event_type text, model text, record_id integer, data jsonb DEFAULT '{}'::jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -57,6 +69,22 @@ BEGIN
         RAISE EXCEPTION 'event_type and model must not be null'
             USING ERRCODE = 'null_value_not_allowed',
                   DETAIL = 'Every event names its type (for example sale.order.confirmed) and its Odoo model.';
+    END IF;
+    IF octet_length(event_type) > 128 OR octet_length(model) > 128 THEN
+        RAISE EXCEPTION 'event % name is too long: % bytes',
+                        CASE WHEN octet_length(event_type) > 128 THEN 'type' ELSE 'model' END,
+                        greatest(octet_length(event_type), octet_length(model))
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Event type and model names are limited to 128 bytes.',
+                  HINT = CASE WHEN octet_length(event_type) > 128
+                              THEN 'SELECT name FROM retailflow.event_type lists the known types.'
+                              ELSE 'The model is the Odoo model name, for example sale.order.' END;
+    END IF;
+    IF model = '' OR model ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'invalid event model %', to_json(model)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The model is a non-empty name without control characters.',
+                  HINT = 'The model is the Odoo model name, for example sale.order.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM retailflow.event_type t WHERE t.name = emit.event_type) THEN
         RAISE EXCEPTION 'unknown event type "%"', event_type
@@ -76,6 +104,7 @@ BEGIN
                   DETAIL = 'Event data is limited to 16384 bytes of JSON so that every webhook body stays under 20 kB.',
                   HINT = 'Send identifiers and key fields; receivers fetch the rest from Odoo.';
     END IF;
+    PERFORM retailflow.validate_event_data(coalesce(data, '{}'::jsonb));
     IF EXISTS (SELECT 1 FROM retailflow.subscription s
                WHERE s.event_type = emit.event_type AND NOT s.enabled) THEN
         RETURN NULL;

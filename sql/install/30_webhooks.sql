@@ -53,7 +53,30 @@ CREATE TABLE retailflow.endpoint (
 COMMENT ON TABLE retailflow.endpoint IS
   'Webhook receivers: URL, whsec_ secret(s), event-type filters, headers, timeout; secrets readable by the owner only';
 
--- Validates an endpoint row with clear errors (URL, filters, headers, secrets, timeout).
+-- The address a URL host denotes when it is an address literal, in any
+-- spelling curl accepts (127.1, 2130706433, 0x7f000001, 0177.0.0.1,
+-- [::ffff:127.0.0.1]); NULL for a host name (egress.c).
+CREATE FUNCTION retailflow.webhook_host_address(host text)
+RETURNS inet
+AS 'MODULE_PATHNAME', 'rf_webhook_host_address'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION retailflow.webhook_host_address(text) IS
+  'The address a webhook URL host denotes when it is an IP literal in any spelling curl accepts (dotted, decimal, hex, octal, shortened, bracketed IPv6); NULL for a host name';
+
+-- The network of retailflow.webhook_denied_networks that contains an
+-- address (IPv4-mapped and NAT64 IPv6 also as their IPv4 address), or NULL.
+-- The workers run the same check on every address libcurl resolves.
+CREATE FUNCTION retailflow.webhook_address_denied(address inet)
+RETURNS cidr
+AS 'MODULE_PATHNAME', 'rf_webhook_address_denied'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION retailflow.webhook_address_denied(inet) IS
+  'The network of retailflow.webhook_denied_networks that contains the address, or NULL when webhooks may connect to it';
+
+-- Validates an endpoint row with clear errors (URL, filters, headers, secrets,
+-- timeout).  The URL (length, form, address literal, allowlist) is checked
+-- when it is set: an update that keeps the URL never re-checks the host, so a
+-- narrowed policy never stops an administrator disabling an old endpoint.
 CREATE FUNCTION retailflow.endpoint_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -64,22 +87,61 @@ DECLARE
     k text;
     v jsonb;
     host text;
+    addr inet;
+    net cidr;
     allow text := coalesce(current_setting('retailflow.webhook_allowed_hosts', true), '');
 BEGIN
-    IF NEW.url IS NULL OR NEW.url !~ '^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?([/?][^[:space:]]*)?$' THEN
-        RAISE EXCEPTION 'invalid webhook url "%"', NEW.url
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Webhook URLs use the http or https scheme, a host name or IPv4 address, an optional port and path, and no spaces or credentials.',
-                  HINT = 'For example https://hooks.example.com/odoo.';
-    END IF;
-    host := lower(substring(NEW.url from '^https?://([A-Za-z0-9.\-]+)'));
-    IF allow <> '' AND NOT EXISTS (
-        SELECT 1 FROM unnest(string_to_array(replace(allow, ' ', ''), ',')) a
-        WHERE a <> '' AND (host = lower(a) OR (a LIKE '.%' AND host LIKE '%' || lower(a)))) THEN
-        RAISE EXCEPTION 'webhook host "%" is not allowed', host
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('retailflow.webhook_allowed_hosts is "%s".', allow),
-                  HINT = 'A superuser adds the host to retailflow.webhook_allowed_hosts.';
+    IF TG_OP = 'INSERT' OR NEW.url IS DISTINCT FROM OLD.url THEN
+        IF length(NEW.url) > 2048 THEN
+            RAISE EXCEPTION 'webhook url is too long: % characters', length(NEW.url)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Webhook URLs are limited to 2048 characters.',
+                      HINT = 'Put long parameters in the event data or in the endpoint''s headers, not in the URL.';
+        END IF;
+        IF NEW.url IS NULL
+           OR NEW.url !~ '^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?([/?][^[:space:][:cntrl:]]*)?$' THEN
+            RAISE EXCEPTION 'invalid webhook url "%"', NEW.url
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Webhook URLs use the http or https scheme, a host name, an IPv4 address or a bracketed IPv6 address, an optional port and path, and no spaces, control characters or credentials.',
+                      HINT = 'For example https://hooks.example.com/odoo.';
+        END IF;
+        host := lower(substring(NEW.url from '^https?://(\[[^]]*\]|[A-Za-z0-9.\-]+)'));
+        addr := retailflow.webhook_host_address(host);
+        IF addr IS NULL AND host ~ '^\[' THEN
+            RAISE EXCEPTION 'invalid webhook url "%"', NEW.url
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('%s is not an IPv6 address.', host),
+                      HINT = 'Write IPv6 addresses in brackets without a zone, for example http://[2001:db8::1]/hook.';
+        END IF;
+        IF addr IS NULL AND host ~ '(^|\.)(0x[0-9a-f]*|[0-9]+)\.?$' THEN
+            RAISE EXCEPTION 'webhook host "%" is neither an IPv4 address nor a host name', host
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A host name''s last label is never numeric, and the numbers do not form an IPv4 address.',
+                      HINT = 'Write IPv4 addresses as four decimal numbers from 0 to 255, for example 192.0.2.10.';
+        END IF;
+        IF addr IS NOT NULL THEN
+            net := retailflow.webhook_address_denied(addr);
+            IF net IS NOT NULL THEN
+                RAISE EXCEPTION 'webhook address % is denied by policy', host(addr)
+                    USING ERRCODE = 'insufficient_privilege',
+                          DETAIL = format('%s is in %s, one of the networks of retailflow.webhook_denied_networks.', host(addr), net),
+                          HINT = 'Only a superuser changes retailflow.webhook_denied_networks; link-local (cloud metadata), multicast, broadcast and unspecified addresses are denied by default.';
+            END IF;
+            IF host !~ '^\[' AND host <> host(addr) THEN
+                RAISE EXCEPTION 'webhook host "%" is an IPv4 address in a non-standard spelling', host
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = 'Decimal, hexadecimal, octal and shortened IPv4 forms are refused so that every check reads the address the same way.',
+                          HINT = format('Write it as %s.', host(addr));
+            END IF;
+        END IF;
+        IF allow <> '' AND NOT EXISTS (
+            SELECT 1 FROM unnest(string_to_array(replace(allow, ' ', ''), ',')) a
+            WHERE a <> '' AND (host = lower(a) OR (a LIKE '.%' AND host LIKE '%' || lower(a)))) THEN
+            RAISE EXCEPTION 'webhook host "%" is not allowed', host
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('retailflow.webhook_allowed_hosts is "%s".', allow),
+                      HINT = 'A superuser adds the host to retailflow.webhook_allowed_hosts.';
+        END IF;
     END IF;
     FOREACH s IN ARRAY array_prepend(NEW.secret, NEW.old_secrets) LOOP
         IF s IS NULL OR s !~ '^whsec_[A-Za-z0-9+/]+={0,2}$'

@@ -2,12 +2,17 @@
 --   retailflow.audit_log        one row per approval decision, rule change,
 --                               enforcement event and corrective change
 --   retailflow.audit(...)       the one entry point other concerns call
---   retailflow.verify_audit_log()  recomputes the SHA-256 chain, reports the
---                               first broken link
+--   retailflow.verify_audit_log(checkpoint)  recomputes the SHA-256 chain,
+--                               reports the first broken link, and a log that
+--                               no longer extends a checkpoint
+--   retailflow.audit_checkpoint()  the chain head anchored outside the
+--                               database: a signed audit.checkpoint webhook
+--                               (webhook worker 0 on a schedule, or on demand)
 -- Each row's hash is sha256(prev_hash || canonical content); the chain head
 -- (last id and hash) lives in the one-row table audit_head, which every append
--- updates first: that row lock serializes appends, and the hash is computed
--- inside the appending transaction from the head it locked.
+-- locks first: that row lock serializes appends, and the hash is computed
+-- inside the appending transaction from the head it locked.  The head moves
+-- only forward, one row per append, from the log's insert trigger.
 
 CREATE TABLE retailflow.audit_head (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -72,35 +77,63 @@ BEGIN
         NEW.application_name := current_setting('application_name');
         NEW.backend_pid := pg_backend_pid();
     END IF;
-    -- The UPDATE locks the head; in READ COMMITTED a waiting appender re-reads
+    -- FOR UPDATE locks the head; in READ COMMITTED a waiting appender re-reads
     -- the head committed by the one it waited for, so the chain never forks.
-    UPDATE retailflow.audit_head SET last_id = last_id + 1 WHERE singleton RETURNING * INTO h;
+    SELECT * INTO h FROM retailflow.audit_head WHERE singleton FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'audit chain head is missing'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'retailflow.audit_head must hold exactly one row.';
     END IF;
-    NEW.id := h.last_id;
+    NEW.id := h.last_id + 1;
     NEW.prev_hash := h.last_hash;
     NEW.hash := sha256(h.last_hash || retailflow.audit_content(NEW.id, NEW.logged_at, NEW.action, NEW.entity,
                        NEW.entity_id, NEW.odoo_user_id, NEW.db_role, NEW.before, NEW.after,
                        NEW.application_name, NEW.backend_pid));
-    UPDATE retailflow.audit_head SET last_hash = NEW.hash WHERE singleton;
+    -- one update per append: audit_head_guard() refuses any other
+    UPDATE retailflow.audit_head SET last_id = NEW.id, last_hash = NEW.hash WHERE singleton;
     RETURN NEW;
 END
 $$;
 
--- BEFORE UPDATE/DELETE/TRUNCATE: the log is append-only for everyone.
+-- BEFORE UPDATE/DELETE/TRUNCATE: the log (and its checkpoints) are
+-- append-only for everyone; the head is never removed.
 CREATE FUNCTION retailflow.audit_log_refuse()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RAISE EXCEPTION 'retailflow.audit_log is append-only: % is not allowed', lower(TG_OP)
+    IF TG_TABLE_NAME = 'audit_head' THEN
+        RAISE EXCEPTION 'retailflow.audit_head is maintained by the audit log: % is not allowed', lower(TG_OP)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The chain head is one row that moves forward one row per append to retailflow.audit_log.',
+                  HINT = 'Append rows with retailflow.audit(); the head cannot be removed or rewound.';
+    END IF;
+    RAISE EXCEPTION 'retailflow.% is append-only: % is not allowed', TG_TABLE_NAME, lower(TG_OP)
         USING ERRCODE = 'insufficient_privilege',
               DETAIL = 'Audit rows can only be appended; they are never updated, deleted or truncated.',
               HINT = 'Append a correcting row with retailflow.audit() instead.';
+END
+$$;
+
+-- BEFORE UPDATE of the chain head: only the log's insert trigger moves it,
+-- and only forward by one row (a superuser must disable the triggers to
+-- rewind it, which the checkpoints held outside the database reveal).
+CREATE FUNCTION retailflow.audit_head_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_trigger_depth() < 2 OR NEW.singleton IS DISTINCT FROM OLD.singleton
+       OR NEW.last_id IS DISTINCT FROM OLD.last_id + 1 THEN
+        RAISE EXCEPTION 'retailflow.audit_head is maintained by the audit log: update is not allowed'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The chain head moves forward one row per append to retailflow.audit_log, from the log''s insert trigger only.',
+                  HINT = 'Append rows with retailflow.audit(); the head cannot be removed or rewound.';
+    END IF;
+    RETURN NEW;
 END
 $$;
 
@@ -114,6 +147,33 @@ CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON retailflow.audit_head
     FOR EACH ROW EXECUTE FUNCTION retailflow.audit_log_refuse();
 CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON retailflow.audit_head
     FOR EACH STATEMENT EXECUTE FUNCTION retailflow.audit_log_refuse();
+-- @since 1.1
+CREATE TRIGGER audit_head_guard BEFORE UPDATE ON retailflow.audit_head
+    FOR EACH ROW EXECUTE FUNCTION retailflow.audit_head_guard();
+
+-- Every checkpoint taken (audit_checkpoint()): what was anchored, when, and
+-- the outbox event that carried it to the receivers.  Append-only.
+CREATE TABLE retailflow.audit_checkpoint (
+    id          bigserial PRIMARY KEY,
+    taken_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    row_count   bigint NOT NULL,
+    last_id     bigint NOT NULL,
+    head_hash   bytea NOT NULL,
+    scheduled   boolean NOT NULL,
+    taken_by    name NOT NULL,
+    event_id    bigint
+);
+COMMENT ON TABLE retailflow.audit_checkpoint IS
+  'Audit chain heads anchored outside the database as signed audit.checkpoint webhooks (append-only)';
+-- @since 1.1
+CREATE TRIGGER audit_checkpoint_no_update BEFORE UPDATE OR DELETE ON retailflow.audit_checkpoint
+    FOR EACH ROW EXECUTE FUNCTION retailflow.audit_log_refuse();
+-- @since 1.1
+CREATE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON retailflow.audit_checkpoint
+    FOR EACH STATEMENT EXECUTE FUNCTION retailflow.audit_log_refuse();
+-- @since 1.1
+INSERT INTO retailflow.event_type (name, description) VALUES
+  ('audit.checkpoint', 'The audit log''s chain head (row count, last id, head hash); receivers keep it to verify the log later');
 
 -- The entry point: appends one audit row and returns its id.
 CREATE FUNCTION retailflow.audit(action text, entity text, entity_id bigint,
@@ -180,8 +240,104 @@ REVOKE ALL ON FUNCTION retailflow.audit_after_rollback(text, text, bigint, integ
 COMMENT ON FUNCTION retailflow.audit_after_rollback(text, text, bigint, integer, jsonb) IS
   'Queues an audit row that survives this transaction''s rollback (appended by webhook worker 0); false if it cannot be queued';
 
--- Recomputes the chain in id order and reports the first broken link.
+-- Emits the chain head as a signed audit.checkpoint webhook, so that it
+-- lives outside the database at every receiver that subscribes.  due_after
+-- NULL: now (on demand); otherwise only when the last checkpoint is older
+-- than due_after (webhook worker 0 passes retailflow.audit_checkpoint_interval).
+CREATE FUNCTION retailflow.audit_checkpoint(due_after interval DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h retailflow.audit_head;
+    n bigint;
+    cp retailflow.audit_checkpoint;
+    data jsonb;
+BEGIN
+    IF due_after IS NOT NULL THEN
+        IF due_after <= interval '0' THEN
+            RAISE EXCEPTION 'checkpoint interval must be positive'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'due_after is the age after which the last checkpoint is renewed.';
+        END IF;
+        -- not due: a recent checkpoint, or (none yet) a server started less than due_after ago
+        IF EXISTS (SELECT 1 FROM retailflow.audit_checkpoint c
+                   WHERE c.id = (SELECT max(c2.id) FROM retailflow.audit_checkpoint c2)
+                     AND c.taken_at > clock_timestamp() - due_after)
+           OR (NOT EXISTS (SELECT 1 FROM retailflow.audit_checkpoint)
+               AND pg_postmaster_start_time() > clock_timestamp() - due_after) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    -- the head's row lock keeps appenders out while the rows are counted
+    SELECT * INTO h FROM retailflow.audit_head WHERE singleton FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'audit chain head is missing'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'retailflow.audit_head must hold exactly one row.';
+    END IF;
+    SELECT count(*) INTO n FROM retailflow.audit_log a WHERE a.id <= h.last_id;
+    cp.id := nextval('retailflow.audit_checkpoint_id_seq');
+    cp.taken_at := clock_timestamp();
+    data := jsonb_build_object('database', current_database(), 'checkpoint_id', cp.id,
+                               'rows', n, 'last_id', h.last_id, 'head_hash', encode(h.last_hash, 'hex'),
+                               'taken_at', to_char(cp.taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                               'scheduled', due_after IS NOT NULL);
+    cp.event_id := retailflow.emit('audit.checkpoint', 'retailflow.audit_log', NULL, data);
+    INSERT INTO retailflow.audit_checkpoint (id, taken_at, row_count, last_id, head_hash, scheduled, taken_by, event_id)
+    VALUES (cp.id, cp.taken_at, n, h.last_id, h.last_hash, due_after IS NOT NULL, retailflow.acting_role(), cp.event_id);
+    RETURN data || jsonb_build_object('event_id', cp.event_id);
+END
+$$;
+COMMENT ON FUNCTION retailflow.audit_checkpoint(interval) IS
+  'Emits the audit chain head (rows, last id, head hash) as a signed audit.checkpoint webhook and records it; with due_after, only when the last checkpoint is older';
+
+-- The checkpoints given to verify_audit_log(): one object or an array, each
+-- the event's data or the whole webhook body; in last_id order.
+CREATE FUNCTION retailflow.audit_checkpoints(checkpoint jsonb)
+RETURNS TABLE (last_id bigint, head_hash bytea, label text)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c jsonb;
+    d jsonb;
+BEGIN
+    FOR c IN SELECT CASE WHEN jsonb_typeof(checkpoint) = 'array' THEN e ELSE checkpoint END
+             FROM jsonb_array_elements(CASE WHEN jsonb_typeof(checkpoint) = 'array' THEN checkpoint
+                                            ELSE jsonb_build_array(checkpoint) END) e LOOP
+        d := CASE WHEN jsonb_typeof(c) = 'object' AND c ? 'data' AND c ->> 'type' = 'audit.checkpoint'
+                  THEN c -> 'data' ELSE c END;
+        IF jsonb_typeof(d) IS DISTINCT FROM 'object' OR jsonb_typeof(d -> 'last_id') IS DISTINCT FROM 'number'
+           OR (d ->> 'last_id') !~ '^[0-9]{1,18}$' OR coalesce(d ->> 'head_hash', '') !~ '^[0-9a-f]{64}$' THEN
+            RAISE EXCEPTION 'invalid audit checkpoint: %', left(c::text, 200)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A checkpoint is the data of an audit.checkpoint event (or the whole webhook body): {"last_id": N, "head_hash": "<64 hex digits>", ...}; several are given as a JSON array.',
+                      HINT = 'Pass the checkpoints your receivers stored, after verifying their webhook signatures.';
+        END IF;
+        IF (d ->> 'last_id')::bigint = 0 AND d ->> 'head_hash' <> repeat('0', 64) THEN
+            RAISE EXCEPTION 'invalid audit checkpoint: %', left(c::text, 200)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A checkpoint of the empty log (last_id 0) has the zero hash.';
+        END IF;
+        last_id := (d ->> 'last_id')::bigint;
+        head_hash := decode(d ->> 'head_hash', 'hex');
+        label := coalesce('the checkpoint taken at ' || (d ->> 'taken_at'), 'a checkpoint');
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION retailflow.audit_checkpoints(jsonb) IS
+  'Internal: the checkpoints given to verify_audit_log() (data or webhook bodies, one or an array), validated';
+
+-- Recomputes the chain in id order and reports the first broken link; with
+-- checkpoints (what the receivers of audit.checkpoint stored), also a log
+-- that no longer extends one of them: rows removed at the end with the head
+-- rewound, or the chain recomputed after a forged row.
 CREATE FUNCTION retailflow.verify_audit_log(
+    checkpoint jsonb DEFAULT NULL,
     OUT ok boolean, OUT rows_checked bigint, OUT first_broken_id bigint, OUT detail text)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -192,9 +348,20 @@ DECLARE
     prev bytea := decode(repeat('00', 32), 'hex');
     last_id bigint := 0;
     h retailflow.audit_head;
+    cp_id bigint[] := '{}';      -- the checkpoints, in last_id order
+    cp_hash bytea[];
+    cp_label text[];
+    k integer := 1;
+    matched bigint := 0;
 BEGIN
     ok := true;
     rows_checked := 0;
+    IF checkpoint IS NOT NULL THEN
+        SELECT coalesce(array_agg(c.last_id ORDER BY c.last_id), '{}'), array_agg(c.head_hash ORDER BY c.last_id),
+               array_agg(c.label ORDER BY c.last_id)
+          INTO cp_id, cp_hash, cp_label
+        FROM retailflow.audit_checkpoints(checkpoint) c WHERE c.last_id > 0;
+    END IF;
     FOR r IN SELECT * FROM retailflow.audit_log ORDER BY id LOOP
         rows_checked := rows_checked + 1;
         IF r.prev_hash IS DISTINCT FROM prev THEN
@@ -210,9 +377,34 @@ BEGIN
             detail := format('Row %s was modified: its content no longer matches its hash.', r.id);
             RETURN;
         END IF;
+        -- checkpoints passed without their row: rows were removed (and the chain relinked)
+        IF k <= cardinality(cp_id) AND cp_id[k] < r.id THEN
+            ok := false; first_broken_id := cp_id[k];
+            detail := format('Row %s, which %s names, is missing: rows were removed and the chain recomputed around them.',
+                             cp_id[k], cp_label[k]);
+            RETURN;
+        END IF;
+        WHILE k <= cardinality(cp_id) AND cp_id[k] = r.id LOOP
+            IF cp_hash[k] IS DISTINCT FROM r.hash THEN
+                ok := false; first_broken_id := r.id;
+                detail := format('Row %s differs from %s: the chain was recomputed after a row at or before it was changed%s.',
+                                 r.id, cp_label[k],
+                                 CASE WHEN matched > 0 THEN format(' (after row %s, which matches an earlier checkpoint)', matched)
+                                      ELSE '' END);
+                RETURN;
+            END IF;
+            matched := r.id;
+            k := k + 1;
+        END LOOP;
         prev := r.hash;
         last_id := r.id;
     END LOOP;
+    IF k <= cardinality(cp_id) THEN
+        ok := false; first_broken_id := last_id + 1;
+        detail := format('The log ends at row %s, but %s names row %s: rows at the end were removed and the chain head rewound.',
+                         last_id, cp_label[k], cp_id[k]);
+        RETURN;
+    END IF;
     SELECT * INTO h FROM retailflow.audit_head WHERE singleton;
     IF h.last_id IS DISTINCT FROM last_id OR h.last_hash IS DISTINCT FROM prev THEN
         ok := false; first_broken_id := last_id + 1;
@@ -220,13 +412,20 @@ BEGIN
                          h.last_id, last_id);
         RETURN;
     END IF;
-    detail := format('%s rows, chain intact.', rows_checked);
+    detail := format('%s rows, chain intact%s.', rows_checked,
+                     CASE WHEN cardinality(cp_id) > 0 THEN format(', extends %s checkpoint%s', cardinality(cp_id),
+                                                               CASE WHEN cardinality(cp_id) > 1 THEN 's' ELSE '' END)
+                          WHEN checkpoint IS NOT NULL THEN ', extends the checkpoint of the empty log'
+                          ELSE '' END);
 END
 $$;
-COMMENT ON FUNCTION retailflow.verify_audit_log() IS
-  'Recomputes the audit log''s SHA-256 chain; ok is false and first_broken_id names the first bad row when it was tampered with';
+COMMENT ON FUNCTION retailflow.verify_audit_log(jsonb) IS
+  'Recomputes the audit log''s SHA-256 chain and checks it extends the given audit.checkpoint(s); ok is false and first_broken_id names the first row that differs when it was tampered with';
 
 REVOKE ALL ON TABLE retailflow.audit_log FROM PUBLIC;
 REVOKE ALL ON TABLE retailflow.audit_head FROM PUBLIC;
 REVOKE ALL ON FUNCTION retailflow.audit(text, text, bigint, jsonb, jsonb, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION retailflow.verify_audit_log() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.verify_audit_log(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailflow.audit_checkpoint(interval) FROM PUBLIC;
+REVOKE ALL ON TABLE retailflow.audit_checkpoint FROM PUBLIC;
+REVOKE ALL ON SEQUENCE retailflow.audit_checkpoint_id_seq FROM PUBLIC;

@@ -8,7 +8,8 @@
 --                      its own tables, repair its own reservations
 --   retailflow_admin   webhook and approval administrator: reader + manage
 --                      endpoints (secrets write-only), subscriptions, approval
---                      rules, risk parameters, checks; redeliver, run checks
+--                      rules, risk parameters, checks; redeliver, run checks,
+--                      take an audit checkpoint
 -- Nothing here lets a role write retailflow's tables directly except the
 -- administrator's configuration tables, or read a webhook secret.
 
@@ -22,7 +23,7 @@ GRANT SELECT ON retailflow.exception, retailflow.exception_check, retailflow.exc
                 retailflow.approval_rule, retailflow.approval_request, retailflow.audit_log,
                 retailflow.audit_head, retailflow.event_type, retailflow.subscription,
                 retailflow.managed_trigger, retailflow.delivery, retailflow.endpoint_health,
-                retailflow.outbox
+                retailflow.outbox, retailflow.audit_checkpoint
     TO retailflow_reader;
 GRANT SELECT (id, name, url, event_filters, timeout_ms, tls_verify, active, disabled_reason, created_at)
     ON retailflow.endpoint TO retailflow_reader;
@@ -31,7 +32,7 @@ GRANT EXECUTE ON FUNCTION
     retailflow.kpi_approval_turnaround(timestamptz, timestamptz),
     retailflow.kpi_webhook_delivery(timestamptz, timestamptz),
     retailflow.conflicts_for_checks(),
-    retailflow.verify_audit_log()
+    retailflow.verify_audit_log(jsonb)
     TO retailflow_reader;
 
 -- Odoo's role
@@ -63,5 +64,6 @@ GRANT EXECUTE ON FUNCTION
     retailflow.exception_ack(bigint, text, integer, text),
     retailflow.escalate_overdue(timestamptz),
     retailflow.purge(integer),
-    retailflow.purge_exceptions(integer, interval)
+    retailflow.purge_exceptions(integer, interval),
+    retailflow.audit_checkpoint(interval)
     TO retailflow_admin;

@@ -25,3 +25,17 @@ CREATE UNIQUE INDEX approval_request_live_idx ON retailflow.approval_request (do
     WHERE state IN ('pending', 'escalated') OR state = 'approved' AND consumed_at IS NULL;
 -- an approval covers the document's amount when it was requested, no more
 ALTER TABLE retailflow.approval_request ADD COLUMN amount numeric;
+
+-- issue 15: the audit chain head anchored outside the database.
+-- verify_audit_log() takes checkpoints (a new signature: the old one goes)
+DROP FUNCTION retailflow.verify_audit_log();
+CREATE TABLE retailflow.audit_checkpoint (
+    id          bigserial PRIMARY KEY,
+    taken_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    row_count   bigint NOT NULL,
+    last_id     bigint NOT NULL,
+    head_hash   bytea NOT NULL,
+    scheduled   boolean NOT NULL,
+    taken_by    name NOT NULL,
+    event_id    bigint
+);

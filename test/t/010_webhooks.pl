@@ -5,7 +5,8 @@
 # Retry-After, dead letter and redeliver, 410, per-record order under
 # retries, a stalled endpoint not delaying a fast one, allowlist and GUC
 # reload, kill -9 of a worker and an immediate restart mid-burst with zero
-# loss, DROP EXTENSION and DROP DATABASE with the workers running.
+# loss, DROP EXTENSION and DROP DATABASE with the workers running; data at
+# emit()'s limits (numbers, nesting) is delivered.
 # Roles as deployed (docs/security.md): Odoo's role "odoo" (not a superuser)
 # owns the database and makes every Odoo write and emit(); the administrator
 # "integrator" (retailflow_admin) manages the endpoints and redelivers; the DBA
@@ -136,10 +137,17 @@ is(scalar(grep { ($_->{custom} // '') eq 'ops' && $_->{ctype} eq 'application/js
 	'custom header, content type and webhook-timestamp on every request');
 is(oq("SELECT count(*) FROM retailflow.delivery WHERE latency_ms IS NULL OR latency_ms > 5000"), '0', 'latencies recorded');
 
+# 1b. what emit() accepts is sent: numbers at jansson's limits, 32 levels of nesting
+oq(q{SELECT retailflow.emit('retailflow.test', 'x', 1, jsonb_build_object('max', 9223372036854775807, 'min', -9223372036854775808,
+	'big', 123456789012345678901234567890.5, 'small', 2.2250738585072014e-308, 'deep', (repeat('{"a": ', 31) || '1' || repeat('}', 31))::jsonb))});
+wait_for("SELECT count(*) = 11 FROM retailflow.delivery WHERE state = 'delivered'", 'the event at the limits is delivered');
+@main = received('/main');
+ok($main[-1]{sig_ok} && $main[-1]{type} eq 'retailflow.test' && $main[-1]{body_len} > 100, 'and arrives signed');
+
 # 2. secret rotation: two signatures, the receiver knows only the new one
 aq("UPDATE retailflow.endpoint SET secret = '$old_secret', old_secrets = '{$secret}' WHERE id = $main");
 oq("SELECT retailflow.send_test_event('rotated')");
-wait_for("SELECT count(*) = 11 FROM retailflow.delivery WHERE state = 'delivered'", 'rotated-secret event delivered');
+wait_for("SELECT count(*) = 12 FROM retailflow.delivery WHERE state = 'delivered'", 'rotated-secret event delivered');
 @main = received('/main');
 ok($main[-1]{sig_ok}, 'signature with the secret being rotated out still verifies');
 aq("UPDATE retailflow.endpoint SET active = false WHERE id = $main");
