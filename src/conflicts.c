@@ -637,6 +637,7 @@ cf_scan_product(Oid relid, Oid index, AttrNumber product_att, AttrNumber max_att
 typedef struct CfSums
 {
 	QKey		key;
+	bool		any_lot;		/* every lot of the key (reservations are judged across lots) */
 	double		qty;
 	double		res;
 	int32		qid;
@@ -650,7 +651,8 @@ cf_add_quant(TupleTableSlot *slot, void *arg)
 {
 	CfSums	   *s = (CfSums *) arg;
 
-	if (RfSlotInt(slot, cf.q_location) != s->key.location || RfSlotInt(slot, cf.q_lot) != s->key.lot ||
+	if (RfSlotInt(slot, cf.q_location) != s->key.location ||
+		(!s->any_lot && RfSlotInt(slot, cf.q_lot) != s->key.lot) ||
 		RfSlotInt(slot, cf.q_package) != s->key.package || RfSlotInt(slot, cf.q_owner) != s->key.owner)
 		return false;
 	s->qty += RfSlotNum(slot, cf.q_quantity);
@@ -666,7 +668,8 @@ cf_add_line(TupleTableSlot *slot, void *arg)
 {
 	CfSums	   *s = (CfSums *) arg;
 
-	if (RfSlotInt(slot, cf.l_location) != s->key.location || RfSlotInt(slot, cf.l_lot) != s->key.lot ||
+	if (RfSlotInt(slot, cf.l_location) != s->key.location ||
+		(!s->any_lot && RfSlotInt(slot, cf.l_lot) != s->key.lot) ||
 		RfSlotInt(slot, cf.l_package) != s->key.package || RfSlotInt(slot, cf.l_owner) != s->key.owner ||
 		!cf_state_open(slot, cf.l_state))
 		return false;
@@ -805,16 +808,18 @@ cf_add_transition(qagg_hash *h, Tuplestorestate *ts, TupleDesc desc, bool is_qua
 	ExecDropSingleTupleTableSlot(slot);
 }
 
-/* qsort comparator: keys by product, location, lot, package, owner. */
+/* qsort comparator: keys by product, location, package, owner, then lot (a key's lots adjacent). */
 static int
 qkey_cmp(const void *a, const void *b)
 {
-	const int32 *x = (const int32 *) a;
-	const int32 *y = (const int32 *) b;
+	const QKey *x = (const QKey *) a;
+	const QKey *y = (const QKey *) b;
+	const int32 xs[5] = {x->product, x->location, x->package, x->owner, x->lot};
+	const int32 ys[5] = {y->product, y->location, y->package, y->owner, y->lot};
 
 	for (int i = 0; i < 5; i++)
-		if (x[i] != y[i])
-			return x[i] < y[i] ? -1 : 1;
+		if (xs[i] != ys[i])
+			return xs[i] < ys[i] ? -1 : 1;
 	return 0;
 }
 
@@ -927,6 +932,44 @@ cf_violation(const char *kind, int32 record_id, const QKey *k, double expected, 
 }
 
 /*
+ * Judges the reservations of one key with its lots merged (lot 0), at
+ * commit: quants' and open move lines' reservations changed by different
+ * amounts, and differ now.  Lots are merged because Odoo 17 and 18 reserve a
+ * lot's move line on a quant of that lot or on one without lot
+ * (stock.quant._get_gather_domain), so only the sum over the key's lots is
+ * an invariant of Odoo's code.
+ */
+static void
+cf_judge_reservation(const RfOdoo *o, const QAgg *d)
+{
+	const CfLoc *loc = cf_loc(d->key.location);
+	const CfProd *prod = cf_prod(d->key.product);
+	double		r = prod->rounding;
+	CfSums		s;
+
+	if ((loc->flags & LOC_BYPASS) || !(prod->flags & PROD_STORABLE) || cf_cmp(d->res, d->mlres, r) == 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.key = d->key;
+	s.any_lot = true;
+	cf_scan_product(o->rel[RF_STOCK_QUANT], cf.quant_index, cf.q_product, cf.q_max, d->key.product,
+					cf_add_quant, &s);
+	cf_scan_product(o->rel[RF_STOCK_MOVE_LINE], cf.line_index, cf.l_product, cf.l_max, d->key.product,
+					cf_add_line, &s);
+	if (cf_cmp(s.res, s.lres, r) == 0)
+		return;
+	if (s.qid == 0 && s.lid != 0)
+		cf_violation("reservation_without_quant", s.lid, &d->key, s.lres, 0.0,
+					 psprintf("open move lines reserve %.15g and no quant holds it (this transaction "
+							  "changed the move lines' reservations by %.15g)", s.lres, d->mlres));
+	else
+		cf_violation("reservation_mismatch", s.qid, &d->key, s.lres, s.res,
+					 psprintf("quants reserve %.15g but open move lines reserve %.15g: this transaction "
+							  "changed the quants' reservation by %.15g and the move lines' by %.15g",
+							  s.res, s.lres, d->res, d->mlres));
+}
+
+/*
  * Judges one key at commit from what this transaction changed on it (d) and,
  * where that is not enough, from its sums now.  Broken invariants (a
  * reservation in a location where Odoo never reserves; quants' and open move
@@ -943,7 +986,6 @@ cf_judge(const RfOdoo *o, const QAgg *d)
 	const CfProd *prod = cf_prod(d->key.product);
 	double		r = prod->rounding;
 	CfSums		s;
-	bool		have_quants = false;
 
 	memset(&s, 0, sizeof(s));
 	s.key = d->key;
@@ -962,37 +1004,14 @@ cf_judge(const RfOdoo *o, const QAgg *d)
 	if (!(prod->flags & PROD_STORABLE))
 		return;
 
-	/* quants' and move lines' reservations changed by different amounts: compare what they are now */
-	if (cf_cmp(d->res, d->mlres, r) != 0)
-	{
-		cf_scan_product(o->rel[RF_STOCK_QUANT], cf.quant_index, cf.q_product, cf.q_max, d->key.product,
-						cf_add_quant, &s);
-		cf_scan_product(o->rel[RF_STOCK_MOVE_LINE], cf.line_index, cf.l_product, cf.l_max, d->key.product,
-						cf_add_line, &s);
-		have_quants = true;
-		if (cf_cmp(s.res, s.lres, r) != 0)
-		{
-			if (s.qid == 0 && s.lid != 0)
-				cf_violation("reservation_without_quant", s.lid, &d->key, s.lres, 0.0,
-							 psprintf("open move lines reserve %.15g and no quant holds it (this transaction "
-									  "changed the move lines' reservations by %.15g)", s.lres, d->mlres));
-			else
-				cf_violation("reservation_mismatch", s.qid, &d->key, s.lres, s.res,
-							 psprintf("quants reserve %.15g but open move lines reserve %.15g: this transaction "
-									  "changed the quants' reservation by %.15g and the move lines' by %.15g",
-									  s.res, s.lres, d->res, d->mlres));
-		}
-	}
-
 	/* warnings, only when this transaction may have introduced or worsened them */
 	if (d->res - d->qty > r / 2 || (d->qty < -r / 2 && (loc->flags & LOC_INTERNAL)) || d->res < -r / 2)
 	{
 		double		pre_res,
 					pre_qty;
 
-		if (!have_quants)
-			cf_scan_product(o->rel[RF_STOCK_QUANT], cf.quant_index, cf.q_product, cf.q_max, d->key.product,
-							cf_add_quant, &s);
+		cf_scan_product(o->rel[RF_STOCK_QUANT], cf.quant_index, cf.q_product, cf.q_max, d->key.product,
+						cf_add_quant, &s);
 		if (s.qid == 0)
 			return;
 		pre_res = s.res - d->res;
@@ -1009,6 +1028,36 @@ cf_judge(const RfOdoo *o, const QAgg *d)
 			cf_log("negative_reservation", "warning", s.qid, &d->key, 0.0, s.res,
 				   psprintf("negative reserved quantity %.15g", s.res));
 	}
+}
+
+/* Judges the keys (sorted): reservations with lots merged, then each exact key. */
+static void
+cf_judge_all(const RfOdoo *o, QAgg *keys, int nkeys)
+{
+	QAgg		m;
+	bool		open = false;
+
+	for (int i = 0; i < nkeys; i++)
+	{
+		QKey		k = keys[i].key;
+
+		k.lot = 0;
+		if (open && memcmp(&m.key, &k, sizeof(QKey)) == 0)
+		{
+			m.res += keys[i].res;
+			m.mlres += keys[i].mlres;
+			continue;
+		}
+		if (open)
+			cf_judge_reservation(o, &m);
+		m = keys[i];
+		m.key = k;
+		open = true;
+	}
+	if (open)
+		cf_judge_reservation(o, &m);
+	for (int i = 0; i < nkeys; i++)
+		cf_judge(o, &keys[i]);
 }
 
 /*
@@ -1066,8 +1115,7 @@ rf_conflict_commit_trigger(PG_FUNCTION_ARGS)
 	{
 		/* block mode fails closed: what cannot be judged is not committed */
 		o = cf_ensure();
-		for (int i = 0; i < nkeys; i++)
-			cf_judge(o, &keys[i]);
+		cf_judge_all(o, keys, nkeys);
 	}
 	else
 	{
@@ -1084,8 +1132,7 @@ rf_conflict_commit_trigger(PG_FUNCTION_ARGS)
 		PG_TRY();
 		{
 			o = cf_ensure();
-			for (int i = 0; i < nkeys; i++)
-				cf_judge(o, &keys[i]);
+			cf_judge_all(o, keys, nkeys);
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(cxt);
 			CurrentResourceOwner = owner;
@@ -1369,21 +1416,37 @@ part_add_move(Parts *ps, int32 product, int wi, double pq, bool out)
 	r->b = out ? pq : 0.0;
 }
 
-/* Emits the conflicts of one aggregated quant key: kinds 1, 3, 4, 5, 6. */
+/*
+ * Emits the conflicts of one aggregated quant key: kinds 1, 3, 4, 5, 6.
+ * merged (NULL when no key has a lot) holds the sums of the key's lots
+ * together: Odoo 17 and 18 reserve a lot's move line on a quant of that lot
+ * or on one without lot, so kinds 1 and 3 are reported only when the
+ * reservations differ across the key's lots too.
+ */
 static void
-emit_key_conflicts(ScanOut *so, const QAgg *a)
+emit_key_conflicts(ScanOut *so, const QAgg *a, qagg_hash *merged)
 {
 	const CfLoc *loc = cf_loc(a->key.location);
 	const CfProd *prod = cf_prod(a->key.product);
 	double		r = prod->rounding;
 	bool		bypass = (loc->flags & LOC_BYPASS) != 0;
+	bool		balanced = false;
 	char		b1[32], b2[32];
 
 	if (!(loc->flags & LOC_KNOWN) || !(prod->flags & PROD_KNOWN))
 		return;
+	if (merged)
+	{
+		QKey		k = a->key;
+		QAgg	   *m;
+
+		k.lot = 0;
+		m = qagg_lookup(merged, k);
+		balanced = m != NULL && cf_cmp(m->res, m->mlres, r) == 0;
+	}
 	if (a->min_qid != 0)
 	{
-		if (!bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->res, a->mlres, r) != 0)
+		if (!bypass && (prod->flags & PROD_STORABLE) && !balanced && cf_cmp(a->res, a->mlres, r) != 0)
 			emit_row(so, "reservation_mismatch", "error", &a->key, loc->warehouse_id, a->min_qid,
 					 a->mlres, a->res,
 					 psprintf("quants reserve %s but open move lines reserve %s", cf_g(a->res, b1), cf_g(a->mlres, b2)));
@@ -1397,7 +1460,7 @@ emit_key_conflicts(ScanOut *so, const QAgg *a)
 			emit_row(so, "duplicate_quant", "warning", &a->key, loc->warehouse_id, a->min_qid,
 					 1.0, a->n, psprintf("%d quants share this key", a->n));
 	}
-	else if (a->has_ml && !bypass && (prod->flags & PROD_STORABLE) && cf_cmp(a->mlres, 0.0, r) > 0)
+	else if (a->has_ml && !bypass && (prod->flags & PROD_STORABLE) && !balanced && cf_cmp(a->mlres, 0.0, r) > 0)
 		emit_row(so, "reservation_without_quant", "error", &a->key, loc->warehouse_id, a->min_mlid,
 				 a->mlres, 0.0,
 				 psprintf("open move lines reserve %.15g but no quant exists for this key", a->mlres));
@@ -1491,10 +1554,36 @@ part_aggregate(ScanOut *so, const Parts *ps, int p, MemoryContext cxt,
 	{
 		qagg_iterator it;
 		QAgg	   *a;
+		qagg_hash  *merged = NULL;
 
+		/* the keys' lots merged, when some key has a lot (see emit_key_conflicts) */
 		qagg_start_iterate(keys, &it);
 		while ((a = qagg_iterate(keys, &it)) != NULL)
-			emit_key_conflicts(so, a);
+			if (a->key.lot != 0)
+			{
+				merged = qagg_create(cxt, Max(keys->members, 16), NULL);
+				break;
+			}
+		if (merged)
+		{
+			qagg_start_iterate(keys, &it);
+			while ((a = qagg_iterate(keys, &it)) != NULL)
+			{
+				QKey		k = a->key;
+				bool		found;
+				QAgg	   *m;
+
+				k.lot = 0;
+				m = qagg_insert(merged, k, &found);
+				if (!found)
+					qagg_init(m);
+				m->res += a->res;
+				m->mlres += a->mlres;
+			}
+		}
+		qagg_start_iterate(keys, &it);
+		while ((a = qagg_iterate(keys, &it)) != NULL)
+			emit_key_conflicts(so, a, merged);
 	}
 	{
 		pairagg_iterator it;

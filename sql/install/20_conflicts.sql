@@ -151,8 +151,11 @@ BEGIN
         FROM qk FULL JOIN mk ON mk.product_id = qk.product_id AND mk.location_id = qk.location_id
                             AND mk.lot = qk.lot AND mk.pkg = qk.pkg AND mk.own = qk.own
     ), kk AS (
-        SELECT k.*, l.bypass, l.usage, l.warehouse_id, p.storable, p.r, p.tracking
+        -- mres/mmlres: the key's lots together (Odoo reserves a lot's line on a quant without lot too)
+        SELECT k.*, l.bypass, l.usage, l.warehouse_id, p.storable, p.r, p.tracking,
+               sum(coalesce(k.res, 0)) OVER w AS mres, sum(coalesce(k.mlres, 0)) OVER w AS mmlres
         FROM keys k JOIN loc l ON l.id = k.location_id JOIN prod p ON p.id = k.product_id
+        WINDOW w AS (PARTITION BY k.product_id, k.location_id, k.pkg, k.own)
     ), wh AS (
         SELECT w.id AS wid, vl.parent_path AS pp FROM %1$I.stock_warehouse w
         JOIN %1$I.stock_location vl ON vl.id = w.view_location_id WHERE w.active
@@ -184,12 +187,14 @@ BEGIN
            format('quants reserve %%s but open move lines reserve %%s', kk.res::float8, coalesce(kk.mlres, 0)::float8)
     FROM kk WHERE kk.qid IS NOT NULL AND NOT kk.bypass AND kk.storable
       AND round(kk.res / kk.r) <> round(coalesce(kk.mlres, 0) / kk.r)
+      AND round(kk.mres / kk.r) <> round(kk.mmlres / kk.r)
     UNION ALL
     -- 3. open move lines reserve a key that has no quant at all
     SELECT 'reservation_without_quant', 'error', kk.product_id, kk.location_id, kk.lot, kk.pkg, kk.own, kk.warehouse_id,
            kk.mlid, kk.mlres, 0::numeric,
            format('open move lines reserve %%s but no quant exists for this key', kk.mlres::float8)
     FROM kk WHERE kk.qid IS NULL AND NOT kk.bypass AND kk.storable AND round(kk.mlres / kk.r) > 0
+      AND round(kk.mres / kk.r) <> round(kk.mmlres / kk.r)
     UNION ALL
     -- 4. more reserved than on hand on a key
     SELECT 'over_reservation', 'warning', kk.product_id, kk.location_id, kk.lot, kk.pkg, kk.own, kk.warehouse_id,
