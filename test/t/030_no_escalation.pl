@@ -21,8 +21,8 @@
 #   - a view in place of an Odoo table is refused (42809) and reported;
 #   - tampering with a managed trigger is recorded (audit, event, exception).
 # A failure here is a hole: it must stay failing until the code is fixed.
-# Holes found when this suite was written (each failing test's diag says
-# what odoo did, which code path ran it and as whom):
+# Holes this suite found when it was written, each fixed since (the failing
+# test's diag said what odoo did, which code path ran it and as whom):
 #   - escalation: odoo sets ALTER DATABASE odoo SET search_path = public,
 #     pg_catalog and creates public.= (name, name); a DBA's SELECT * FROM
 #     retailflow.status() runs it as the superuser (odoo_catalog.c:
